@@ -1,0 +1,61 @@
+package testcluster
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func mustAddr(t *testing.T, s string) netip.Addr {
+	t.Helper()
+	a, err := netip.ParseAddr(s)
+	require.NoError(t, err)
+	return a
+}
+
+func TestAddressBook(t *testing.T) {
+	t.Parallel()
+	b := newAddressBook()
+	first, err := b.allocate()
+	require.NoError(t, err)
+	second, err := b.allocate()
+	require.NoError(t, err)
+	assert.Equal(t, "198.51.100.1", first.String())
+	assert.Equal(t, "198.51.100.2", second.String())
+
+	b.route(first, 8080, "127.0.0.1:1111")
+	b.route(first, 0, "127.0.0.1:1111")
+	got, err := b.resolve("198.51.100.1:8080")
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:1111", got)
+	got, err = b.resolve("198.51.100.1:9999")
+	require.NoError(t, err, "an undeclared port reaches the first container")
+	assert.Equal(t, "127.0.0.1:1111", got)
+
+	for _, refused := range []string{"198.51.100.2:80", "10.0.0.1:80", "8.8.8.8:53", "localhost:80", "garbage"} {
+		_, err := b.resolve(refused)
+		assert.Error(t, err, refused)
+	}
+
+	b.release(first)
+	_, err = b.resolve("198.51.100.1:8080")
+	assert.Error(t, err, "a released address has no routes")
+	again, err := b.allocate()
+	require.NoError(t, err)
+	assert.Equal(t, first, again, "addresses of deleted pods are reused")
+}
+
+func TestImageTag(t *testing.T) {
+	t.Parallel()
+	for image, want := range map[string]string{
+		"sampleapp":                          "latest",
+		"sampleapp:v2":                       "v2",
+		"ghcr.io/acme/sampleapp:missing-3":   "missing-3",
+		"localhost:5000/sampleapp":           "latest",
+		"localhost:5000/sampleapp:v1@sha256": "v1",
+	} {
+		assert.Equal(t, want, imageTag(image), image)
+	}
+}

@@ -1,0 +1,178 @@
+package testcluster
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// Binaries are the paths of the control-plane programs built from the
+// kubebin module.
+type Binaries struct {
+	Dir               string
+	Etcd              string
+	APIServer         string
+	ControllerManager string
+	Kubectl           string
+}
+
+// packages built from the kubebin module, with the name each binary gets.
+var kubebinPackages = []struct{ pkg, name string }{
+	{"k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver"},
+	{"k8s.io/kubernetes/cmd/kube-controller-manager", "kube-controller-manager"},
+	{"k8s.io/kubernetes/cmd/kubectl", "kubectl"},
+	{"go.etcd.io/etcd/server/v3", "etcd"},
+}
+
+// EnsureBinaries returns the control-plane binaries, building them once into
+// a cache directory keyed by the kubebin module's go.mod and go.sum and the
+// Go version. Concurrent callers (several test packages) wait on a file lock
+// so the build happens once.
+func EnsureBinaries(moduleDir, cacheRoot string, log io.Writer) (Binaries, error) {
+	if moduleDir == "" {
+		dir, err := findKubebinModule()
+		if err != nil {
+			return Binaries{}, err
+		}
+		moduleDir = dir
+	}
+	if cacheRoot == "" {
+		userCache, err := os.UserCacheDir()
+		if err != nil {
+			return Binaries{}, fmt.Errorf("find a cache directory for Kubernetes binaries: %w", err)
+		}
+		cacheRoot = filepath.Join(userCache, "greenlight")
+	}
+	key, err := kubebinKey(moduleDir)
+	if err != nil {
+		return Binaries{}, err
+	}
+	dir := filepath.Join(cacheRoot, "kubebin-"+key)
+	bins := binariesIn(dir)
+	if bins.complete() {
+		return bins, nil
+	}
+	if err := os.MkdirAll(cacheRoot, 0o755); err != nil {
+		return Binaries{}, fmt.Errorf("create cache directory %s: %w", cacheRoot, err)
+	}
+	unlock, err := lockFile(filepath.Join(cacheRoot, "kubebin-"+key+".lock"))
+	if err != nil {
+		return Binaries{}, err
+	}
+	defer unlock()
+	if bins.complete() { // another process built them while we waited
+		return bins, nil
+	}
+	if err := buildKubebin(moduleDir, dir, log); err != nil {
+		return Binaries{}, err
+	}
+	return bins, nil
+}
+
+func binariesIn(dir string) Binaries {
+	return Binaries{
+		Dir:               dir,
+		Etcd:              filepath.Join(dir, "etcd"),
+		APIServer:         filepath.Join(dir, "kube-apiserver"),
+		ControllerManager: filepath.Join(dir, "kube-controller-manager"),
+		Kubectl:           filepath.Join(dir, "kubectl"),
+	}
+}
+
+func (b Binaries) complete() bool {
+	for _, p := range []string{b.Etcd, b.APIServer, b.ControllerManager, b.Kubectl} {
+		if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func buildKubebin(moduleDir, dir string, log io.Writer) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("build Kubernetes binaries: the go command is not on PATH: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "build-")
+	if err != nil {
+		return fmt.Errorf("create build directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	start := time.Now()
+	fmt.Fprintf(log, "testcluster: building etcd, kube-apiserver, kube-controller-manager and kubectl once into %s (a cold build takes about 15 minutes on 2 cores)\n", dir)
+	for _, p := range kubebinPackages {
+		cmd := exec.Command(goBin, "build", "-o", filepath.Join(tmp, p.name), p.pkg)
+		cmd.Dir = moduleDir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("build %s in %s: %w\n%s", p.pkg, moduleDir, err, out)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("move built binaries to %s: %w", dir, err)
+	}
+	fmt.Fprintf(log, "testcluster: built Kubernetes binaries in %s\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// kubebinKey names a build: the same module files and Go version give the
+// same binaries.
+func kubebinKey(moduleDir string) (string, error) {
+	h := sha256.New()
+	for _, name := range []string{"go.mod", "go.sum"} {
+		data, err := os.ReadFile(filepath.Join(moduleDir, name))
+		if err != nil {
+			return "", fmt.Errorf("read kubebin module: %w", err)
+		}
+		h.Write(data)
+	}
+	h.Write([]byte(runtime.Version()))
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// findKubebinModule locates internal/testcluster/kubebin: beside this source
+// file when built from source, else above the working directory.
+func findKubebinModule() (string, error) {
+	var candidates []string
+	if _, file, _, ok := runtime.Caller(0); ok {
+		candidates = append(candidates, filepath.Join(filepath.Dir(file), "kubebin"))
+	}
+	if wd, err := os.Getwd(); err == nil {
+		for dir := wd; ; dir = filepath.Dir(dir) {
+			candidates = append(candidates, filepath.Join(dir, "internal", "testcluster", "kubebin"))
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
+	}
+	for _, c := range candidates {
+		if _, err := os.Stat(filepath.Join(c, "go.mod")); err == nil {
+			return c, nil
+		}
+	}
+	return "", errors.New("find the kubebin module (internal/testcluster/kubebin/go.mod): run from the greenlight repository")
+}
+
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}

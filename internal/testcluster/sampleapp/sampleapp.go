@@ -1,0 +1,203 @@
+// Package sampleapp is the service that the test cluster runs in every pod: a
+// small payment backend whose version is its image tag and whose behaviour is
+// set from the container's environment, so a test can stage a healthy, slow,
+// failing or late-breaking version.
+package sampleapp
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Environment variables that shape the app's behaviour.
+const (
+	EnvErrorRate   = "SAMPLEAPP_ERROR_RATE"   // 0..1 fraction of answers that are 500s
+	EnvLatency     = "SAMPLEAPP_LATENCY"      // Go duration added to every answer
+	EnvReady       = "SAMPLEAPP_READY"        // "false" makes /health/ready answer 503
+	EnvFailAfter   = "SAMPLEAPP_FAIL_AFTER"   // healthy for this long, then errors
+	EnvHealthToken = "SAMPLEAPP_HEALTH_TOKEN" // bearer token /health/detailed requires
+	EnvCrash       = "SAMPLEAPP_CRASH"        // "true": the container crashes (handled by the node)
+)
+
+// Config is the behaviour of one app instance.
+type Config struct {
+	// Version is reported by /health; the node sets it to the image tag.
+	Version string
+	// ErrorRate is the fraction of answers that fail with 500, exactly: of
+	// every n requests, round(n*ErrorRate) fail, spread evenly.
+	ErrorRate float64
+	// Latency is added to every answer.
+	Latency time.Duration
+	// NotReady makes /health/ready answer 503.
+	NotReady bool
+	// FailAfter, when positive, keeps the app healthy for that long after it
+	// started and then applies ErrorRate (1.0 when ErrorRate is zero).
+	FailAfter time.Duration
+	// HealthToken, when set, is required as a bearer token by /health/detailed.
+	HealthToken string
+	// Crash asks the node to run this container as crashing.
+	Crash bool
+}
+
+// ConfigFromEnv reads a Config from container environment variables.
+// Malformed values are errors naming the variable, as a kubelet would refuse them.
+func ConfigFromEnv(version string, env map[string]string) (Config, error) {
+	cfg := Config{Version: version, HealthToken: env[EnvHealthToken]}
+	if v := env[EnvErrorRate]; v != "" {
+		rate, err := strconv.ParseFloat(v, 64)
+		if err != nil || rate < 0 || rate > 1 || math.IsNaN(rate) {
+			return Config{}, fmt.Errorf("%s=%q: want a fraction between 0 and 1", EnvErrorRate, v)
+		}
+		cfg.ErrorRate = rate
+	}
+	if v := env[EnvLatency]; v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return Config{}, fmt.Errorf("%s=%q: want a Go duration such as 200ms", EnvLatency, v)
+		}
+		cfg.Latency = d
+	}
+	if v := env[EnvFailAfter]; v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return Config{}, fmt.Errorf("%s=%q: want a Go duration such as 30s", EnvFailAfter, v)
+		}
+		cfg.FailAfter = d
+	}
+	cfg.NotReady = strings.EqualFold(env[EnvReady], "false")
+	cfg.Crash = strings.EqualFold(env[EnvCrash], "true")
+	return cfg, nil
+}
+
+// App is one running instance. It is an http.Handler.
+type App struct {
+	cfg     Config
+	started time.Time
+	now     func() time.Time
+	mux     *http.ServeMux
+
+	mu       sync.Mutex
+	requests int // answers subject to the error rate so far
+}
+
+// New returns an app started now.
+func New(cfg Config) *App {
+	return newWithClock(cfg, time.Now)
+}
+
+func newWithClock(cfg Config, now func() time.Time) *App {
+	a := &App{cfg: cfg, started: now(), now: now, mux: http.NewServeMux()}
+	a.mux.HandleFunc("GET /health", a.health)
+	a.mux.HandleFunc("GET /health/ready", a.ready)
+	a.mux.HandleFunc("GET /health/detailed", a.detailed)
+	a.mux.HandleFunc("GET /api/payments", a.payments)
+	a.mux.HandleFunc("POST /api/payments", a.payments)
+	a.mux.HandleFunc("GET /{$}", a.root)
+	return a
+}
+
+// Version is the version the app reports.
+func (a *App) Version() string { return a.cfg.Version }
+
+// ServeHTTP answers one request, after the configured latency.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Latency > 0 {
+		select {
+		case <-time.After(a.cfg.Latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	w.Header().Set("X-App-Version", a.cfg.Version)
+	if a.shouldFail() {
+		writeJSON(w, http.StatusInternalServerError, "application/json",
+			map[string]string{"status": "error", "version": a.cfg.Version, "error": "injected failure"})
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// shouldFail spreads failures evenly: request n fails when
+// floor(n*rate) moves past floor((n-1)*rate), so any run of requests fails
+// at the configured fraction without randomness.
+func (a *App) shouldFail() bool {
+	rate := a.cfg.ErrorRate
+	if a.cfg.FailAfter > 0 {
+		if a.now().Sub(a.started) < a.cfg.FailAfter {
+			return false
+		}
+		if rate == 0 {
+			rate = 1
+		}
+	}
+	if rate <= 0 {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.requests++
+	n := float64(a.requests)
+	return math.Floor(n*rate) > math.Floor((n-1)*rate)
+}
+
+func (a *App) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ok", "version": a.cfg.Version})
+}
+
+func (a *App) ready(w http.ResponseWriter, _ *http.Request) {
+	if a.cfg.NotReady {
+		writeJSON(w, http.StatusServiceUnavailable, "application/json", map[string]string{"status": "not ready", "version": a.cfg.Version})
+		return
+	}
+	writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ready", "version": a.cfg.Version})
+}
+
+// detailed answers in application/health+json, the draft RFC format.
+func (a *App) detailed(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.HealthToken != "" && r.Header.Get("Authorization") != "Bearer "+a.cfg.HealthToken {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="health"`)
+		writeJSON(w, http.StatusUnauthorized, "application/json", map[string]string{"status": "unauthorized"})
+		return
+	}
+	now := a.now().UTC().Format(time.RFC3339)
+	check := func(componentType string, value any, unit string) []map[string]any {
+		return []map[string]any{{"componentType": componentType, "observedValue": value, "observedUnit": unit, "status": "pass", "time": now}}
+	}
+	writeJSON(w, http.StatusOK, "application/health+json", map[string]any{
+		"status":    "pass",
+		"version":   a.cfg.Version,
+		"serviceId": "sampleapp",
+		"checks": map[string]any{
+			"database:responseTime":          check("datastore", 3, "ms"),
+			"external-services:responseTime": check("component", 12, "ms"),
+			"system:uptime":                  check("system", int(a.now().Sub(a.started).Seconds()), "s"),
+		},
+	})
+}
+
+func (a *App) payments(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		writeJSON(w, http.StatusCreated, "application/json", map[string]any{"id": "pay_1", "status": "accepted", "version": a.cfg.Version})
+		return
+	}
+	writeJSON(w, http.StatusOK, "application/json", map[string]any{
+		"version": a.cfg.Version,
+		"data":    map[string]any{"items": []map[string]any{{"id": "pay_1", "amount": 1200, "currency": "EUR"}}},
+	})
+}
+
+func (a *App) root(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, "application/json", map[string]string{"service": "sampleapp", "version": a.cfg.Version})
+}
+
+func writeJSON(w http.ResponseWriter, code int, contentType string, v any) {
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
