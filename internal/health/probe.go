@@ -1,0 +1,49 @@
+package health
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// ProbeResult is one timed GET, the sample a monitoring loop aggregates.
+type ProbeResult struct {
+	// Time is when the request started.
+	Time time.Time `json:"time"`
+	// Path is the request path without its query.
+	Path string `json:"path"`
+	// StatusCode is zero when no answer arrived.
+	StatusCode int `json:"statusCode,omitempty"`
+	// Latency is the whole exchange, body included, or the time until the
+	// request failed.
+	Latency time.Duration `json:"latency"`
+	// Timing splits Latency into phases.
+	Timing Timing `json:"timing"`
+	// Err is the transport error, redacted; empty when an answer arrived.
+	Err string `json:"err,omitempty"`
+	// OK is a 2xx answer without transport error.
+	OK bool `json:"ok"`
+	// Version is the served version the answer reported, if any.
+	Version string `json:"version,omitempty"`
+}
+
+// Probe sends one GET to path and reports what came back. timeout bounds
+// the request; zero means DefaultRequestTimeout. It never retries: a monitor
+// wants every failure counted.
+func Probe(ctx context.Context, target Target, path string, timeout time.Duration) ProbeResult {
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
+	res := ProbeResult{Time: time.Now(), Path: redactPath(path)}
+	resp, err := target.do(ctx, request{method: http.MethodGet, path: path, timeout: timeout, limit: healthBodyLimit})
+	res.StatusCode = resp.statusCode
+	res.Timing = resp.timing
+	res.Latency = resp.timing.Total
+	if err != nil {
+		res.Err = scrub(err.Error(), target.secrets)
+		return res
+	}
+	res.Version = ServedVersion(resp.header, resp.body)
+	res.OK = resp.statusCode >= 200 && resp.statusCode <= 299
+	return res
+}
