@@ -1,0 +1,314 @@
+package monitor
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DefaultInterval is how often endpoints are probed when none is given.
+const DefaultInterval = 10 * time.Second
+
+// maxAlertHistory bounds Result.Alerts for a rule that flaps all day; every
+// change is still delivered as an event.
+const maxAlertHistory = 1000
+
+// Clock is the time source of Run, injectable so tests can drive ticks.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// NewTicker returns a ticker that delivers the time every d.
+	NewTicker(d time.Duration) Ticker
+}
+
+// Ticker delivers ticks until stopped.
+type Ticker interface {
+	// C returns the channel the ticks arrive on.
+	C() <-chan time.Time
+	// Stop releases the ticker.
+	Stop()
+}
+
+// SystemClock is the Clock backed by package time.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// NewTicker wraps time.NewTicker.
+func (SystemClock) NewTicker(d time.Duration) Ticker { return systemTicker{time.NewTicker(d)} }
+
+type systemTicker struct{ t *time.Ticker }
+
+func (t systemTicker) C() <-chan time.Time { return t.t.C }
+func (t systemTicker) Stop()               { t.t.Stop() }
+
+// Options configures Run.
+type Options struct {
+	// Endpoints are probed every Interval; duplicates are probed once.
+	Endpoints []string
+	// Interval is the time between probe rounds (DefaultInterval when not
+	// positive).
+	Interval time.Duration
+	// Duration is how long to watch; zero or less turns monitoring off.
+	Duration time.Duration
+	// Timeout bounds each probe (Interval when not positive), so a hung
+	// endpoint cannot hold up its own next round for long.
+	Timeout time.Duration
+	// Rules are the thresholds (DefaultRules when zero; a non-positive
+	// Window becomes DefaultWindow and MinSamples is capped at Window).
+	Rules Rules
+	// Clock is the time source (SystemClock when nil).
+	Clock Clock
+}
+
+// withDefaults fills what the caller left out.
+func (o Options) withDefaults() Options {
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = o.Interval
+	}
+	if o.Rules == (Rules{}) {
+		o.Rules = DefaultRules()
+	}
+	if o.Rules.Window <= 0 {
+		o.Rules.Window = DefaultWindow
+	}
+	// A minimum the window can never reach would silently disable the rate rules.
+	o.Rules.MinSamples = min(o.Rules.MinSamples, o.Rules.Window)
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	return o
+}
+
+// EventKind says what an Event reports.
+type EventKind string
+
+const (
+	// EventSample reports one recorded probe sample.
+	EventSample EventKind = "sample"
+	// EventAlertRaised reports the start of an alert episode.
+	EventAlertRaised EventKind = "alert-raised"
+	// EventAlertResolved reports the end of an alert episode.
+	EventAlertResolved EventKind = "alert-resolved"
+	// EventProgress reports the figures so far, once per tick.
+	EventProgress EventKind = "progress"
+)
+
+// Event is something Run observed, delivered to its onEvent callback.
+type Event struct {
+	// Kind says which of the optional fields is set.
+	Kind EventKind `json:"kind"`
+	// Time is when it happened.
+	Time time.Time `json:"time"`
+	// Tick is the number of the probe round in progress, from 1.
+	Tick int `json:"tick"`
+	// Sample is set for EventSample.
+	Sample *Sample `json:"sample,omitempty"`
+	// Alert is set for EventAlertRaised and EventAlertResolved.
+	Alert *AlertChange `json:"alert,omitempty"`
+	// Snapshot and Verdicts are set for EventProgress: the figures so far
+	// and the verdicts currently firing.
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	Verdicts []Verdict `json:"verdicts,omitempty"`
+}
+
+// Result is everything Run learned, for the pipeline's decision and report.
+type Result struct {
+	// Snapshot holds the final figures.
+	Snapshot Snapshot `json:"snapshot"`
+	// Verdicts are those of the last evaluation.
+	Verdicts []Verdict `json:"verdicts,omitempty"`
+	// Rollback is the verdict that stopped the run, if one did.
+	Rollback *Verdict `json:"rollback,omitempty"`
+	// Evidence holds the window's samples behind Rollback: the whole window
+	// for a rate rule, the failing streak for consecutive failures.
+	Evidence []Sample `json:"evidence,omitempty"`
+	// Series is the down-sampled latency chart.
+	Series []SeriesPoint `json:"series,omitempty"`
+	// Alerts lists the alert episode changes in order, up to a bound;
+	// AlertsDropped counts the later ones left out.
+	Alerts        []AlertChange `json:"alerts,omitempty"`
+	AlertsDropped int           `json:"alerts_dropped,omitempty"`
+	// Ticks is how many probe rounds were started.
+	Ticks int `json:"ticks"`
+	// StoppedEarly is true when a rollback verdict or cancellation ended the
+	// run before Duration.
+	StoppedEarly bool `json:"stopped_early"`
+	// Duration is how long the run watched.
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Run probes opts.Endpoints every Interval for Duration, feeding each sample
+// into Stats and evaluating the rules as it lands, and stops at once when a
+// verdict asks for a rollback. A round starts immediately and then on every
+// tick; an endpoint whose previous probe is still running is skipped for
+// that round, so at most one probe per endpoint is ever in flight. onEvent
+// (which may be nil) is called from the calling goroutine only. Cancelling
+// ctx ends the run promptly with what it has; probes still in flight are
+// cancelled and Run waits for the prober to return from them.
+func Run(ctx context.Context, opts Options, probe Prober, onEvent func(Event)) Result {
+	if opts.Duration <= 0 || probe == nil {
+		return Result{}
+	}
+	o := opts.withDefaults()
+	var targets []target
+	seen := map[string]bool{}
+	for _, ep := range o.Endpoints {
+		if !seen[ep] {
+			seen[ep] = true
+			targets = append(targets, newTarget(ep))
+		}
+	}
+	if len(targets) == 0 {
+		return Result{}
+	}
+	if onEvent == nil {
+		onEvent = func(Event) {}
+	}
+	r := &runner{
+		opts:     o,
+		probe:    probe,
+		emit:     onEvent,
+		targets:  targets,
+		inflight: make([]bool, len(targets)),
+		// One slot per endpoint: with one probe each in flight, senders never block.
+		results: make(chan probeResult, len(targets)),
+		stats:   NewStats(o.Rules.Window, o.Interval),
+	}
+	return r.run(ctx)
+}
+
+// probeResult carries a finished probe back to the loop.
+type probeResult struct {
+	index  int
+	sample Sample
+}
+
+// runner is the state of one Run, owned by the calling goroutine.
+type runner struct {
+	opts     Options
+	probe    Prober
+	emit     func(Event)
+	targets  []target
+	inflight []bool
+	results  chan probeResult
+	wg       sync.WaitGroup
+
+	stats    *Stats
+	tracker  Tracker
+	verdicts []Verdict
+	res      Result
+	start    time.Time
+}
+
+func (r *runner) run(ctx context.Context) Result {
+	probeCtx, cancel := context.WithCancel(ctx)
+	defer r.wg.Wait() // after cancel below: deferred calls run last-in first-out
+	defer cancel()
+
+	ticker := r.opts.Clock.NewTicker(r.opts.Interval)
+	defer ticker.Stop()
+	r.start = r.opts.Clock.Now()
+	r.round(probeCtx, r.start)
+
+loop:
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case now := <-ticker.C():
+			if now.Sub(r.start) >= r.opts.Duration {
+				break loop
+			}
+			r.round(probeCtx, now)
+		case pr := <-r.results:
+			if r.record(pr) {
+				r.res.StoppedEarly = true
+				break loop
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		r.res.StoppedEarly = true
+	}
+
+	r.res.Snapshot = r.stats.Snapshot()
+	r.res.Verdicts = r.verdicts
+	r.res.Series = r.stats.Series()
+	r.res.Duration = r.opts.Clock.Now().Sub(r.start)
+	return r.res
+}
+
+// round reports progress and starts a probe of every idle endpoint.
+func (r *runner) round(ctx context.Context, now time.Time) {
+	r.res.Ticks++
+	snap := r.stats.Snapshot()
+	r.emit(Event{Kind: EventProgress, Time: now, Tick: r.res.Ticks, Snapshot: &snap, Verdicts: slices.Clone(r.verdicts)})
+	for i, t := range r.targets {
+		if r.inflight[i] {
+			continue
+		}
+		r.inflight[i] = true
+		r.wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+			defer cancel()
+			s := r.probe(pctx, t.raw)
+			if s.Time.IsZero() {
+				s.Time = now
+			}
+			r.results <- probeResult{index: i, sample: s}
+		})
+	}
+}
+
+// record feeds one sample through stats, rules and tracker, emitting what
+// changed, and reports whether a rollback verdict ends the run.
+func (r *runner) record(pr probeResult) bool {
+	r.inflight[pr.index] = false
+	t := r.targets[pr.index]
+	s := pr.sample
+	s.Endpoint = t.shown
+	s.Err = t.scrub(s.Err)
+
+	r.stats.Add(s)
+	r.emit(Event{Kind: EventSample, Time: s.Time, Tick: r.res.Ticks, Sample: &s})
+
+	r.verdicts = Evaluate(r.stats.Snapshot(), r.opts.Rules)
+	for _, ch := range r.tracker.Update(s.Time, r.verdicts) {
+		if len(r.res.Alerts) < maxAlertHistory {
+			r.res.Alerts = append(r.res.Alerts, ch)
+		} else {
+			r.res.AlertsDropped++
+		}
+		kind := EventAlertRaised
+		if ch.State == AlertResolved {
+			kind = EventAlertResolved
+		}
+		r.emit(Event{Kind: kind, Time: ch.Time, Tick: r.res.Ticks, Alert: &ch})
+	}
+
+	for _, v := range r.verdicts {
+		if v.Action == Rollback {
+			r.res.Rollback = &v
+			r.res.Evidence = evidence(v, r.stats.Window())
+			return true
+		}
+	}
+	return false
+}
+
+// evidence picks the window samples that tripped verdict v.
+func evidence(v Verdict, window []Sample) []Sample {
+	if v.Rule != RuleConsecutiveFailures {
+		return window
+	}
+	start := len(window)
+	for start > 0 && !window[start-1].OK {
+		start--
+	}
+	return window[start:]
+}
