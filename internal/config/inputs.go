@@ -1,0 +1,592 @@
+package config
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kind is the form an input's value takes. Generators of action.yml and
+// CLI flags use it, for example to let a boolean flag stand without a value.
+type Kind string
+
+const (
+	// KindString is free text, a name, a path or a URL.
+	KindString Kind = "string"
+	// KindSecret is a credential: never printed, never allowed in the file.
+	KindSecret Kind = "secret"
+	// KindBool is true or false, see AcceptedBool.
+	KindBool Kind = "bool"
+	// KindDuration is a length of time, see AcceptedDuration.
+	KindDuration Kind = "duration"
+	// KindPercent is a percentage stored as a fraction, see AcceptedPercent.
+	KindPercent Kind = "percent"
+	// KindInt is a whole number.
+	KindInt Kind = "int"
+	// KindList is a list separated by commas or new lines.
+	KindList Kind = "list"
+)
+
+// DefaultConfigPath is the config file read when the config input is not
+// set; it is skipped without error when it does not exist.
+const DefaultConfigPath = ".github/greenlight.yml"
+
+// The value forms shared by many inputs; errors quote them verbatim.
+const (
+	// AcceptedBool describes boolean values.
+	AcceptedBool = "true or false (also yes/no, on/off, 1/0, in any case)"
+	// AcceptedDuration describes durations.
+	AcceptedDuration = "a Go duration such as 90s or 5m, or whole seconds such as 300"
+	// AcceptedPercent describes percentages: "10" and "10%" are both ten
+	// percent, "0.1" (a number from 0 to 1 with a decimal point) is a
+	// fraction and also ten percent, and a bare "1" is refused because it
+	// could mean either.
+	AcceptedPercent = "a percentage from 0% to 100% such as 10% or 10, or a fraction with a decimal point such as 0.1 (write 1% or 100%, not a bare 1)"
+)
+
+// Input describes one input of the Action, which is also a flag of the CLI
+// and a key of the config file. Names returns them all; Load parses with
+// the same list, so documentation and behaviour cannot drift apart.
+//
+// Generated action.yml files must not declare a `default:`: the runner
+// would then set INPUT_* for every run, and an explicit input beats the
+// config file. Default is shown in the description instead.
+type Input struct {
+	// Name is the kebab-case name: the action.yml input, the CLI flag and
+	// the config file key.
+	Name string
+	// Description is one or more full sentences for action.yml and --help.
+	Description string
+	// Default describes the value used when the input is not set; it is
+	// empty when there is none.
+	Default string
+	// Accepted describes the accepted forms, as error messages quote them.
+	Accepted string
+	// Kind is the form of the value.
+	Kind Kind
+	// Required inputs must be set on every run.
+	Required bool
+	// InFile reports whether the config file may set this input; secrets
+	// and per-run inputs (environment, command, config, deployment-id) may not.
+	InFile bool
+
+	// defaultFor computes a default that depends on the environment or the
+	// commit; when nil, Default itself is the default value.
+	defaultFor func(env, sha string) string
+	// set parses v into c and returns a problem sentence, or "" when v is
+	// fine. shown is how v may appear in the sentence.
+	set func(c *Config, v, shown string) string
+}
+
+// Names returns every input in documentation order. The slice is new on
+// every call, so callers may change it freely.
+func Names() []Input {
+	none := func(string, string) string { return "" }
+	return []Input{
+		{
+			Name:        "environment",
+			Description: "Name of the target environment, such as staging or production. It selects the per-environment defaults and the environments section of the config file.",
+			Accepted:    "an environment name such as staging or production",
+			Kind:        KindString,
+			Required:    true,
+			set:         text(func(c *Config) *string { return &c.Environment }, checkText),
+		},
+		{
+			Name:        "kubeconfig",
+			Description: "Kubeconfig of the target cluster, as YAML or base64-encoded YAML. Pass it from a GitHub secret; it is masked in logs.",
+			Accepted:    "the content of a kubeconfig file, as YAML or base64",
+			Kind:        KindSecret,
+			Required:    true,
+			set: func(c *Config, v, _ string) string {
+				c.Kubeconfig = Secret(v)
+				return ""
+			},
+		},
+		{
+			Name:        "context",
+			Description: "Kubeconfig context to use. When empty, the kubeconfig's current context is used.",
+			Accepted:    "a context name from the kubeconfig",
+			Kind:        KindString,
+			InFile:      true,
+			set:         text(func(c *Config) *string { return &c.Context }, checkText),
+		},
+		{
+			Name:        "namespace",
+			Description: "Kubernetes namespace of the workload.",
+			Default:     "default",
+			Accepted:    "a namespace name: lowercase letters, digits and '-', at most 63 characters",
+			Kind:        KindString,
+			InFile:      true,
+			set:         text(func(c *Config) *string { return &c.Namespace }, func(v string) string { return checkDNSLabel(v, false) }),
+		},
+		{
+			Name:        "deployment",
+			Description: "Name of the Deployment to update. Required unless manifests contain it.",
+			Accepted:    "a Deployment name: lowercase letters, digits, '-' and '.', at most 253 characters",
+			Kind:        KindString,
+			InFile:      true,
+			set:         text(func(c *Config) *string { return &c.Deployment }, checkDNSSubdomain),
+		},
+		{
+			Name:        "container",
+			Description: "Container whose image is replaced. When empty, the Deployment's first container is used.",
+			Accepted:    "a container name: lowercase letters, digits and '-', at most 63 characters",
+			Kind:        KindString,
+			InFile:      true,
+			set:         text(func(c *Config) *string { return &c.Container }, func(v string) string { return checkDNSLabel(v, false) }),
+		},
+		{
+			Name:        "image",
+			Description: "Image to deploy, with a tag or digest. The deploy command needs an image or manifests; with both, the image replaces the container's image in the manifests.",
+			Accepted:    "an image reference such as ghcr.io/acme/api:1.4.2 or ghcr.io/acme/api@sha256:<digest>",
+			Kind:        KindString,
+			InFile:      true,
+			set:         text(func(c *Config) *string { return &c.Image }, checkImage),
+		},
+		{
+			Name:        "manifests",
+			Description: "Kubernetes manifests to apply with server-side apply: files, directories or glob patterns, separated by commas or new lines.",
+			Accepted:    "file, directory or glob paths separated by commas or new lines, such as k8s/ or deploy/*.yaml",
+			Kind:        KindList,
+			InFile:      true,
+			set:         list(func(c *Config) *[]string { return &c.Manifests }, checkManifest),
+		},
+		{
+			Name:        "strategy",
+			Description: "How the new version replaces the old one: rolling updates pods in place; blue-green starts the new version beside the old one and switches the Service once it is healthy.",
+			Default:     "blue-green for production, rolling for every other environment",
+			Accepted:    "rolling or blue-green",
+			Kind:        KindString,
+			InFile:      true,
+			defaultFor: func(env, _ string) string {
+				if isProduction(env) {
+					return string(BlueGreen)
+				}
+				return string(Rolling)
+			},
+			set: func(c *Config, v, shown string) string {
+				switch s := Strategy(strings.ToLower(v)); s {
+				case Rolling, BlueGreen:
+					c.Strategy = s
+					return ""
+				}
+				return shown + " is not a known strategy"
+			},
+		},
+		{
+			Name:        "service",
+			Description: "Service that routes traffic to the workload. Blue-green switches its selector; health checks without a url go through it.",
+			Default:     "the deployment name",
+			Accepted:    "a Service name: lowercase letters, digits and '-', starting with a letter, at most 63 characters",
+			Kind:        KindString,
+			InFile:      true,
+			defaultFor:  none,
+			set:         text(func(c *Config) *string { return &c.Service }, func(v string) string { return checkDNSLabel(v, true) }),
+		},
+		{
+			Name:        "service-port",
+			Description: "Service port used when health checks go through the API server's service proxy. When empty, the Service's first port is used.",
+			Accepted:    "a port number from 1 to 65535",
+			Kind:        KindInt,
+			InFile:      true,
+			set:         count(func(c *Config) *int { return &c.ServicePort }, 1, 65535),
+		},
+		{
+			Name:        "replicas",
+			Description: "Replica count of the Deployment, applied on deploy and by the scale command. When empty, the current count is kept.",
+			Accepted:    "a whole number of 1 or more",
+			Kind:        KindInt,
+			InFile:      true,
+			set:         count(func(c *Config) *int { return &c.Replicas }, 1, math.MaxInt32),
+		},
+		{
+			Name:        "url",
+			Description: "Public URL of the environment. It becomes the GitHub Deployment's environment URL and the base of the health checks; when empty, health checks go through the API server's service proxy.",
+			Accepted:    "an absolute http:// or https:// URL without user name, password, query or fragment, such as https://staging.example.com",
+			Kind:        KindString,
+			InFile:      true,
+			set: func(c *Config, v, shown string) string {
+				u, problem := parseEnvironmentURL(v)
+				if problem != "" {
+					return shown + " " + problem
+				}
+				c.URL = u
+				return ""
+			},
+		},
+		{
+			Name:        "health-check-token",
+			Description: "Bearer token sent to /health/detailed. Pass it from a GitHub secret; it is masked in logs.",
+			Accepted:    "a token without spaces",
+			Kind:        KindSecret,
+			set:         secret(func(c *Config) *Secret { return &c.HealthCheckToken }, checkToken),
+		},
+		{
+			Name:        "health-paths",
+			Description: "Health endpoints checked after a rollout and while monitoring, separated by commas.",
+			Default:     "/health,/health/ready,/health/detailed",
+			Accepted:    "URL paths starting with / separated by commas, such as /health,/health/ready",
+			Kind:        KindList,
+			InFile:      true,
+			set:         list(func(c *Config) *[]string { return &c.HealthPaths }, checkHealthPath),
+		},
+		{
+			Name:        "smoke-tests",
+			Description: "Path of the smoke test file run against the new version. When empty, no smoke tests run.",
+			Accepted:    "a file path such as .github/smoke-tests.yml",
+			Kind:        KindString,
+			InFile:      true,
+			set:         text(func(c *Config) *string { return &c.SmokeTests }, checkText),
+		},
+		{
+			Name:        "skip-tests",
+			Description: "Skip the smoke tests.",
+			Default:     "false",
+			Accepted:    AcceptedBool,
+			Kind:        KindBool,
+			InFile:      true,
+			set:         boolean(func(c *Config) *bool { return &c.SkipTests }),
+		},
+		{
+			Name:        "timeout",
+			Description: "Time allowed for the health checks to pass.",
+			Default:     "300s",
+			Accepted:    AcceptedDuration + "; more than zero",
+			Kind:        KindDuration,
+			InFile:      true,
+			set:         duration(func(c *Config) *time.Duration { return &c.Timeout }, time.Nanosecond),
+		},
+		{
+			Name:        "rollout-timeout",
+			Description: "Time allowed for a rollout to finish before it counts as failed.",
+			Default:     "10m",
+			Accepted:    AcceptedDuration + "; more than zero",
+			Kind:        KindDuration,
+			InFile:      true,
+			set:         duration(func(c *Config) *time.Duration { return &c.RolloutTimeout }, time.Nanosecond),
+		},
+		{
+			Name:        "monitor-duration",
+			Description: "How long the new version is watched after the rollout. 0 turns monitoring off.",
+			Default:     "30m for production, 5m for every other environment",
+			Accepted:    AcceptedDuration,
+			Kind:        KindDuration,
+			InFile:      true,
+			defaultFor: func(env, _ string) string {
+				if isProduction(env) {
+					return "30m"
+				}
+				return "5m"
+			},
+			set: duration(func(c *Config) *time.Duration { return &c.MonitorDuration }, 0),
+		},
+		{
+			Name:        "monitor-interval",
+			Description: "Time between two probes while monitoring.",
+			Default:     "10s",
+			Accepted:    AcceptedDuration + "; at least 100ms",
+			Kind:        KindDuration,
+			InFile:      true,
+			set:         duration(func(c *Config) *time.Duration { return &c.MonitorInterval }, 100*time.Millisecond),
+		},
+		{
+			Name:        "alert-response-time",
+			Description: "Response time above which a probe raises an alert.",
+			Default:     "3s",
+			Accepted:    AcceptedDuration + "; more than zero",
+			Kind:        KindDuration,
+			InFile:      true,
+			set:         duration(func(c *Config) *time.Duration { return &c.AlertResponseTime }, time.Nanosecond),
+		},
+		{
+			Name:        "alert-error-rate",
+			Description: "Error rate at which an alert is raised while monitoring.",
+			Default:     "10%",
+			Accepted:    AcceptedPercent,
+			Kind:        KindPercent,
+			InFile:      true,
+			set:         percent(func(c *Config) *float64 { return &c.AlertErrorRate }),
+		},
+		{
+			Name:        "alert-availability",
+			Description: "Availability below which an alert is raised while monitoring.",
+			Default:     "95%",
+			Accepted:    AcceptedPercent,
+			Kind:        KindPercent,
+			InFile:      true,
+			set:         percent(func(c *Config) *float64 { return &c.AlertAvailability }),
+		},
+		{
+			Name:        "alert-consecutive-failures",
+			Description: "Failed probes in a row that raise an alert.",
+			Default:     "3",
+			Accepted:    "a whole number of 1 or more",
+			Kind:        KindInt,
+			InFile:      true,
+			set:         count(func(c *Config) *int { return &c.AlertConsecutiveFailures }, 1, math.MaxInt32),
+		},
+		{
+			Name:        "rollback-error-rate",
+			Description: "Error rate at which the new version is rolled back; at least alert-error-rate.",
+			Default:     "25%",
+			Accepted:    AcceptedPercent,
+			Kind:        KindPercent,
+			InFile:      true,
+			set:         percent(func(c *Config) *float64 { return &c.RollbackErrorRate }),
+		},
+		{
+			Name:        "rollback-consecutive-failures",
+			Description: "Failed probes in a row that roll the new version back; at least alert-consecutive-failures.",
+			Default:     "5",
+			Accepted:    "a whole number of 1 or more",
+			Kind:        KindInt,
+			InFile:      true,
+			set:         count(func(c *Config) *int { return &c.RollbackConsecutiveFailures }, 1, math.MaxInt32),
+		},
+		{
+			Name:        "min-samples",
+			Description: "Probes needed before error-rate and availability rules may judge, so one early failure cannot roll back.",
+			Default:     "10",
+			Accepted:    "a whole number of 1 or more",
+			Kind:        KindInt,
+			InFile:      true,
+			set:         count(func(c *Config) *int { return &c.MinSamples }, 1, math.MaxInt32),
+		},
+		{
+			Name:        "auto-rollback",
+			Description: "Roll back by itself when verification fails or monitoring reaches a rollback threshold.",
+			Default:     "true",
+			Accepted:    AcceptedBool,
+			Kind:        KindBool,
+			InFile:      true,
+			set:         boolean(func(c *Config) *bool { return &c.AutoRollback }),
+		},
+		{
+			Name:        "github-token",
+			Description: "Token for commit statuses and GitHub Deployments, usually ${{ github.token }}. When empty, nothing is written to GitHub's API.",
+			Accepted:    "a GitHub token without spaces",
+			Kind:        KindSecret,
+			set:         secret(func(c *Config) *Secret { return &c.GitHubToken }, checkToken),
+		},
+		{
+			Name:        "slack-webhook-url",
+			Description: "Slack incoming webhook URL for deployment messages. Pass it from a GitHub secret.",
+			Accepted:    "an absolute https:// or http:// URL",
+			Kind:        KindSecret,
+			set:         secret(func(c *Config) *Secret { return &c.SlackWebhookURL }, checkWebhookURL),
+		},
+		{
+			Name:        "alert-webhook-url",
+			Description: "URL that receives alerts and rollbacks as signed JSON. Pass it from a GitHub secret.",
+			Accepted:    "an absolute https:// or http:// URL",
+			Kind:        KindSecret,
+			set:         secret(func(c *Config) *Secret { return &c.AlertWebhookURL }, checkWebhookURL),
+		},
+		{
+			Name:        "alert-webhook-secret",
+			Description: "Key that signs the alert webhook's body (HMAC-SHA256), so the receiver can verify it.",
+			Accepted:    "any text",
+			Kind:        KindSecret,
+			set:         secret(func(c *Config) *Secret { return &c.AlertWebhookSecret }, nil),
+		},
+		{
+			Name:        "deployment-id",
+			Description: "Identifier of this deployment in history records, locks and reports.",
+			Default:     "the commit SHA",
+			Accepted:    "text without control characters",
+			Kind:        KindString,
+			defaultFor:  func(_, sha string) string { return sha },
+			set:         text(func(c *Config) *string { return &c.DeploymentID }, checkText),
+		},
+		{
+			Name:        "config",
+			Description: "Path of the YAML config file with defaults and per-environment settings. The default path is read only when the file exists.",
+			Default:     DefaultConfigPath,
+			Accepted:    "a path to a YAML file",
+			Kind:        KindString,
+			// Load reads the file before any other input and records the
+			// path it read in ConfigFile.
+			set: func(_ *Config, v, shown string) string {
+				if p := checkText(v); p != "" {
+					return shown + " " + p
+				}
+				return ""
+			},
+		},
+		{
+			Name:        "continue-on-unhealthy",
+			Description: "Deploy even when the pre-deployment health check of the running version fails.",
+			Default:     "false",
+			Accepted:    AcceptedBool,
+			Kind:        KindBool,
+			InFile:      true,
+			set:         boolean(func(c *Config) *bool { return &c.ContinueOnUnhealthy }),
+		},
+		{
+			Name:        "lock-timeout",
+			Description: "How long to wait for another run's deployment lock on the same environment. 0 fails at once when the lock is held.",
+			Default:     "5m",
+			Accepted:    AcceptedDuration,
+			Kind:        KindDuration,
+			InFile:      true,
+			set:         duration(func(c *Config) *time.Duration { return &c.LockTimeout }, 0),
+		},
+		{
+			Name:        "command",
+			Description: "What to do: deploy runs validate, deploy, verify and monitor; the others run one part on its own.",
+			Default:     string(CommandDeploy),
+			Accepted:    acceptedCommands(),
+			Kind:        KindString,
+			set: func(c *Config, v, shown string) string {
+				cmd := Command(strings.ToLower(v))
+				for _, known := range commands() {
+					if cmd == known {
+						c.Command = cmd
+						return ""
+					}
+				}
+				return shown + " is not a known command"
+			},
+		},
+	}
+}
+
+// commands lists every Command in the order help text shows them.
+func commands() []Command {
+	return []Command{CommandDeploy, CommandHealthCheck, CommandMonitor, CommandRollback, CommandReport, CommandStatus, CommandHistory, CommandScale, CommandMaintenance}
+}
+
+func acceptedCommands() string {
+	var b strings.Builder
+	cs := commands()
+	for i, c := range cs {
+		switch {
+		case i == len(cs)-1:
+			b.WriteString(" or ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		b.WriteString(string(c))
+	}
+	return b.String()
+}
+
+// isProduction picks production's stricter built-in defaults.
+func isProduction(env string) bool { return strings.EqualFold(env, "production") }
+
+// defaultValue is the built-in default of in for env and sha.
+func (in Input) defaultValue(env, sha string) string {
+	if in.defaultFor != nil {
+		return in.defaultFor(env, sha)
+	}
+	return in.Default
+}
+
+// The setter builders below tie an input to its Config field and checks.
+
+func text(field func(*Config) *string, check func(string) string) func(*Config, string, string) string {
+	return func(c *Config, v, shown string) string {
+		if p := check(v); p != "" {
+			return shown + " " + p
+		}
+		*field(c) = v
+		return ""
+	}
+}
+
+func secret(field func(*Config) *Secret, check func(string) string) func(*Config, string, string) string {
+	return func(c *Config, v, shown string) string {
+		if check != nil {
+			if p := check(v); p != "" {
+				return shown + " " + p
+			}
+		}
+		*field(c) = Secret(v)
+		return ""
+	}
+}
+
+func boolean(field func(*Config) *bool) func(*Config, string, string) string {
+	return func(c *Config, v, shown string) string {
+		b, p := parseBool(v)
+		if p != "" {
+			return shown + " " + p
+		}
+		*field(c) = b
+		return ""
+	}
+}
+
+func duration(field func(*Config) *time.Duration, lowest time.Duration) func(*Config, string, string) string {
+	return func(c *Config, v, shown string) string {
+		d, p := parseDuration(v)
+		switch {
+		case p != "":
+			return shown + " " + p
+		case d < lowest && lowest == time.Nanosecond:
+			return shown + " must be more than zero"
+		case d < lowest:
+			return shown + " is below the minimum of " + lowest.String()
+		}
+		*field(c) = d
+		return ""
+	}
+}
+
+func percent(field func(*Config) *float64) func(*Config, string, string) string {
+	return func(c *Config, v, shown string) string {
+		f, p := parsePercent(v)
+		if p != "" {
+			return shown + " " + p
+		}
+		*field(c) = f
+		return ""
+	}
+}
+
+func count(field func(*Config) *int, lowest, highest int) func(*Config, string, string) string {
+	return func(c *Config, v, shown string) string {
+		n, p := parseCount(v, lowest, highest)
+		if p != "" {
+			return shown + " " + p
+		}
+		*field(c) = n
+		return ""
+	}
+}
+
+func list(field func(*Config) *[]string, check func(string) string) func(*Config, string, string) string {
+	return func(c *Config, v, shown string) string {
+		items := splitList(v)
+		if len(items) == 0 {
+			return shown + " has no items"
+		}
+		for i, item := range items {
+			if p := check(item); p != "" {
+				what := "item " + strconv.Itoa(i+1)
+				if shown != hidden {
+					what += " " + show(item)
+				}
+				return what + " " + p
+			}
+		}
+		*field(c) = items
+		return ""
+	}
+}
+
+// checkWebhookURL validates a secret URL; its problems never quote it.
+func checkWebhookURL(v string) string {
+	_, p := parseHTTPURL(v)
+	return p
+}
+
+// checkToken refuses tokens that would break an Authorization header,
+// usually a secret pasted with an inner new line.
+func checkToken(v string) string {
+	if strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return "contains a space or control character"
+	}
+	return ""
+}
