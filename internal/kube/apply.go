@@ -1,0 +1,194 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	appsv1apply "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1apply "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+)
+
+// FieldManager is the name greenlight's server-side applies are recorded under.
+const FieldManager = "greenlight"
+
+// ApplyResult says what one apply did to one object.
+type ApplyResult struct {
+	// Object is "Kind/name".
+	Object    string
+	Namespace string
+	// Action is "created", "configured" or "unchanged".
+	Action string
+}
+
+// Applier applies manifests with server-side apply.
+type Applier struct {
+	dynamic dynamic.Interface
+	mapper  meta.RESTMapper
+}
+
+// NewApplier builds an applier from a REST config; the resource mapping is
+// discovered from the API server on first use.
+func NewApplier(cfg *rest.Config) (*Applier, error) {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create dynamic client: %w", err)
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create discovery client: %w", err)
+	}
+	return &Applier{dynamic: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc))}, nil
+}
+
+// Apply server-side applies each object (in namespace when it names none),
+// forcing ownership of the fields it sets, as `kubectl apply
+// --server-side --force-conflicts`. With dryRun the API server validates
+// and admits everything but persists nothing.
+func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, namespace string, dryRun bool) ([]ApplyResult, error) {
+	results := make([]ApplyResult, 0, len(objs))
+	for _, obj := range objs {
+		r, err := a.applyOne(ctx, obj, namespace, dryRun)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func (a *Applier) applyOne(ctx context.Context, obj *unstructured.Unstructured, namespace string, dryRun bool) (ApplyResult, error) {
+	gvk := obj.GroupVersionKind()
+	what := gvk.Kind + "/" + obj.GetName()
+	mapping, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("apply %s: the API server does not serve %s: %w", what, gvk, ClassifyAPIError(err))
+	}
+	var resource dynamic.ResourceInterface = a.dynamic.Resource(mapping.Resource)
+	ns := ""
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		ns = obj.GetNamespace()
+		if ns == "" {
+			ns = namespace
+		}
+		resource = a.dynamic.Resource(mapping.Resource).Namespace(ns)
+	}
+	obj = obj.DeepCopy()
+	obj.SetNamespace(ns)
+	obj.SetManagedFields(nil)
+	obj.SetResourceVersion("")
+
+	before := ""
+	if existing, err := resource.Get(ctx, obj.GetName(), metav1.GetOptions{}); err == nil {
+		before = existing.GetResourceVersion()
+	}
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("apply %s: encode: %w", what, err)
+	}
+	force := true
+	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &force}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	out, err := resource.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
+	if err != nil {
+		verb := "apply"
+		if dryRun {
+			verb = "validate (server-side dry run)"
+		}
+		return ApplyResult{}, fmt.Errorf("%s %s in namespace %q: %w", verb, what, ns, ClassifyAPIError(err))
+	}
+	action := "configured"
+	switch {
+	case before == "":
+		action = "created"
+	case out.GetResourceVersion() == before:
+		action = "unchanged"
+	}
+	return ApplyResult{Object: what, Namespace: ns, Action: action}, nil
+}
+
+// ImageChange is the result of setting a Deployment's image.
+type ImageChange struct {
+	// Previous is the container's image before the change.
+	Previous string
+	// Unchanged is true when the Deployment already ran the image: nothing
+	// was rolled out.
+	Unchanged bool
+	// Generation is the Deployment's generation after the change.
+	Generation int64
+}
+
+// SetImage sets the image of one container of an existing Deployment with
+// server-side apply (field manager greenlight), recording annotations on
+// the Deployment. An empty container name means the Deployment's only
+// container, or the one whose repository matches the image.
+func SetImage(ctx context.Context, client kubernetes.Interface, namespace, name, container, image string, annotations map[string]string) (ImageChange, error) {
+	d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return ImageChange{}, fmt.Errorf("get deployment %s/%s: %w", namespace, name, ClassifyAPIError(err))
+	}
+	target, err := pickContainer(d, container, image)
+	if err != nil {
+		return ImageChange{}, err
+	}
+	change := ImageChange{Previous: target.Image, Unchanged: target.Image == image}
+	if change.Unchanged {
+		change.Generation = d.Generation
+		return change, nil
+	}
+	apply := appsv1apply.Deployment(name, namespace).
+		WithAnnotations(annotations).
+		WithSpec(appsv1apply.DeploymentSpec().WithTemplate(corev1apply.PodTemplateSpec().
+			WithSpec(corev1apply.PodSpec().WithContainers(corev1apply.Container().WithName(target.Name).WithImage(image)))))
+	out, err := client.AppsV1().Deployments(namespace).Apply(ctx, apply, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	if err != nil {
+		return ImageChange{}, fmt.Errorf("set image of deployment %s/%s container %s to %s: %w", namespace, name, target.Name, image, ClassifyAPIError(err))
+	}
+	change.Generation = out.Generation
+	return change, nil
+}
+
+// CurrentImage returns the image of the chosen container of a Deployment.
+func CurrentImage(d *appsv1.Deployment, container, image string) (string, error) {
+	c, err := pickContainer(d, container, image)
+	if err != nil {
+		return "", err
+	}
+	return c.Image, nil
+}
+
+func pickContainer(d *appsv1.Deployment, name, image string) (struct{ Name, Image string }, error) {
+	cs := d.Spec.Template.Spec.Containers
+	var found []string
+	for _, c := range cs {
+		found = append(found, c.Name)
+		if name != "" && c.Name == name {
+			return struct{ Name, Image string }{c.Name, c.Image}, nil
+		}
+	}
+	if name == "" {
+		if len(cs) == 1 {
+			return struct{ Name, Image string }{cs[0].Name, cs[0].Image}, nil
+		}
+		for _, c := range cs {
+			if SameRepository(c.Image, image) {
+				return struct{ Name, Image string }{c.Name, c.Image}, nil
+			}
+		}
+		return struct{ Name, Image string }{}, fmt.Errorf("deployment %s/%s has several containers (%v) and none runs the repository of %s: set the container input", d.Namespace, d.Name, found, image)
+	}
+	return struct{ Name, Image string }{}, fmt.Errorf("deployment %s/%s has no container %q; it has %v", d.Namespace, d.Name, name, found)
+}

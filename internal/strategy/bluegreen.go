@@ -1,0 +1,489 @@
+package strategy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ebeautything/greenlight/internal/kube"
+)
+
+// Colors of blue-green.
+const (
+	Blue  = "blue"
+	Green = "green"
+)
+
+// Preview is where the idle color can be checked before it gets traffic:
+// a Service selecting only its pods, reachable through the API server's
+// service proxy.
+type Preview struct {
+	Namespace string
+	Service   string
+	Port      string
+	Color     string
+}
+
+// BlueGreen runs the new version beside the old one, checks it, switches
+// the Service's selector to it in one write, and keeps the old color warm
+// until Finish or Rollback.
+type BlueGreen struct {
+	Client  kubernetes.Interface
+	Applier *kube.Applier
+	Wait    kube.WaitOptions
+	// Verify checks the idle color through its preview before the switch;
+	// an error keeps traffic where it is and removes the idle color.
+	Verify func(ctx context.Context, p Preview) error
+	// EndpointTimeout bounds the confirmation that the Service's endpoints
+	// list only the new color; default 60s.
+	EndpointTimeout time.Duration
+	OnStep          func(Step)
+}
+
+// Other is the color that is not c ("" counts as green, so the first
+// colored deploy is blue).
+func Other(c string) string {
+	if c == Blue {
+		return Green
+	}
+	return Blue
+}
+
+// ColorDeployment names a color's Deployment.
+func ColorDeployment(base, color string) string { return base + "-" + color }
+
+// PreviewService names the Service that selects the idle color.
+func PreviewService(service string) string { return service + "-preview" }
+
+// Deploy creates or updates the idle color with the new image, waits until
+// it is ready, verifies it through its preview, switches the Service and
+// confirms that the Service's endpoints list only the new color. Before the
+// switch any failure or cancellation removes the idle color (the active one
+// never stopped serving); after it, traffic is switched back.
+func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
+	d := Deployed{Strategy: NameBlueGreen}
+	rec := stepRecorder{d: &d, onStep: b.OnStep}
+
+	// Where traffic goes now is read from the cluster, never remembered.
+	svc, err := b.Client.CoreV1().Services(t.Namespace).Get(ctx, t.Service, metav1.GetOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return d, fmt.Errorf("get service %s/%s: %w", t.Namespace, t.Service, kube.ClassifyAPIError(err))
+	}
+	if err != nil {
+		svc = nil
+	}
+	source, err := b.sourceDeployment(ctx, t, svc)
+	if err != nil {
+		return d, err
+	}
+	if svc != nil {
+		d.PreviousColor = kube.ActiveColor(svc)
+		d.PreviousSelector = maps.Clone(svc.Spec.Selector)
+	}
+	if source != nil {
+		d.PreviousDeployment = source.Name
+		d.PreviousImage, _ = kube.CurrentImage(source, t.Container, t.Image)
+		if d.PreviousColor != "" && d.PreviousImage == t.Image {
+			d.Unchanged = true
+			d.Color, d.Deployment = d.PreviousColor, source.Name
+			return d, nil
+		}
+	}
+	d.Color = Other(d.PreviousColor)
+	d.Deployment = ColorDeployment(t.Deployment, d.Color)
+
+	green, err := b.colorDeployment(t, source, d.Color)
+	if err != nil {
+		return d, err
+	}
+	newSelector := selectorFor(svc, green, d.Color)
+
+	if svc != nil && d.PreviousColor == "" && source != nil {
+		// Adopting a plain Deployment: its Service's selector would also match
+		// the new color's pods. Pin it to the pods serving now (their
+		// pod-template-hash) first: the same pods, so traffic does not move.
+		err := rec.run("pin "+source.Name, func() (string, error) {
+			pinned, err := pinnedSelector(ctx, b.Client, source, svc.Spec.Selector)
+			if err != nil {
+				return "", err
+			}
+			if _, err := kube.SwitchSelector(ctx, b.Client, t.Namespace, t.Service, pinned); err != nil {
+				return "", err
+			}
+			d.PreviousSelector = pinned
+			return fmt.Sprintf("service %s selects only the pods of %s while %s starts", t.Service, source.Name, d.Deployment), nil
+		})
+		if err != nil {
+			return d, err
+		}
+	}
+
+	undoIdle := func(cause error) error {
+		cctx, cancel := detached(ctx)
+		defer cancel()
+		uerr := rec.run("remove "+d.Color, func() (string, error) {
+			err := b.Client.AppsV1().Deployments(t.Namespace).Delete(cctx, d.Deployment, metav1.DeleteOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return "", fmt.Errorf("delete deployment %s/%s: %w", t.Namespace, d.Deployment, err)
+			}
+			return fmt.Sprintf("%s never got traffic; %s keeps serving", d.Deployment, orNone(d.PreviousDeployment)), nil
+		})
+		if uerr != nil {
+			return errors.Join(cause, uerr)
+		}
+		return cause
+	}
+
+	err = rec.run("create "+d.Color, func() (string, error) {
+		if err := b.apply(ctx, t, green); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s with %s", d.Deployment, t.Image), nil
+	})
+	if err == nil {
+		err = rec.run("wait "+d.Color, func() (string, error) {
+			state, err := kube.WaitRollout(ctx, b.Client, t.Namespace, d.Deployment, b.Wait)
+			return state.Message, err
+		})
+	}
+	preview := Preview{Namespace: t.Namespace, Service: PreviewService(t.Service), Color: d.Color}
+	if err == nil {
+		err = rec.run("preview "+d.Color, func() (string, error) {
+			port, err := b.applyPreview(ctx, t, svc, green, newSelector, preview.Service)
+			preview.Port = port
+			return preview.Service, err
+		})
+	}
+	if err == nil && b.Verify != nil {
+		err = rec.run("verify "+d.Color, func() (string, error) {
+			return "healthy before any traffic", b.Verify(ctx, preview)
+		})
+	}
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("deploy cancelled before the switch: %w", ctx.Err())
+	}
+	if err != nil {
+		return d, undoIdle(err)
+	}
+
+	switchStart := time.Now()
+	err = rec.run("switch", func() (string, error) {
+		if svc == nil {
+			return "created service " + t.Service, b.createService(ctx, t, green, newSelector)
+		}
+		if _, err := kube.SwitchSelector(ctx, b.Client, t.Namespace, t.Service, newSelector); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("service %s → %s", t.Service, d.Color), nil
+	})
+	if err != nil {
+		return d, undoIdle(err)
+	}
+	d.Switched = true
+	err = rec.run("confirm endpoints", func() (string, error) {
+		st, err := kube.WaitEndpoints(ctx, b.Client, t.Namespace, t.Service, newSelector, int(replicasOf(green)), b.endpointTimeout())
+		return fmt.Sprintf("%d ready endpoints, all %s", len(st.Ready), d.Color), err
+	})
+	d.SwitchTime = time.Since(switchStart)
+	if err != nil {
+		cctx, cancel := detached(ctx)
+		defer cancel()
+		if rerr := b.Rollback(cctx, t, &d); rerr != nil {
+			return d, errors.Join(err, fmt.Errorf("switching back failed: %w", rerr))
+		}
+		return d, err
+	}
+	return d, nil
+}
+
+// Finish scales the previous color (or the adopted plain Deployment) to
+// zero, keeping its spec for the next deploy.
+func (b *BlueGreen) Finish(ctx context.Context, t Target, d *Deployed) error {
+	if d.Unchanged || d.PreviousDeployment == "" || d.PreviousDeployment == d.Deployment {
+		return nil
+	}
+	return stepRecorder{d: d, onStep: b.OnStep}.run("scale down "+d.PreviousDeployment, func() (string, error) {
+		return "0 replicas; spec kept", kube.ScaleDeployment(ctx, b.Client, t.Namespace, d.PreviousDeployment, 0)
+	})
+}
+
+// Rollback switches the Service back to what it selected before the deploy,
+// confirms the endpoints, and scales the failed color to zero. The old color
+// was kept running, so this is one write plus the confirmation.
+func (b *BlueGreen) Rollback(ctx context.Context, t Target, d *Deployed) error {
+	rec := stepRecorder{d: d, onStep: b.OnStep}
+	if !d.Switched {
+		return nil
+	}
+	if len(d.PreviousSelector) == 0 {
+		return fmt.Errorf("roll back service %s/%s: nothing served before this deploy", t.Namespace, t.Service)
+	}
+	start := time.Now()
+	err := rec.run("switch back", func() (string, error) {
+		if _, err := kube.SwitchSelector(ctx, b.Client, t.Namespace, t.Service, d.PreviousSelector); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("service %s → %s", t.Service, orNone(d.PreviousDeployment)), nil
+	})
+	if err != nil {
+		return err
+	}
+	err = rec.run("confirm endpoints", func() (string, error) {
+		prev, err := b.Client.AppsV1().Deployments(t.Namespace).Get(ctx, d.PreviousDeployment, metav1.GetOptions{})
+		if err != nil {
+			return "", fmt.Errorf("get deployment %s/%s: %w", t.Namespace, d.PreviousDeployment, err)
+		}
+		st, err := kube.WaitEndpoints(ctx, b.Client, t.Namespace, t.Service, d.PreviousSelector, int(max(1, min(replicasOf(prev), prev.Status.ReadyReplicas))), b.endpointTimeout())
+		return fmt.Sprintf("%d ready endpoints", len(st.Ready)), err
+	})
+	d.SwitchTime = time.Since(start)
+	if err != nil {
+		return err
+	}
+	d.Switched = false
+	return rec.run("scale down "+d.Deployment, func() (string, error) {
+		return "0 replicas", kube.ScaleDeployment(ctx, b.Client, t.Namespace, d.Deployment, 0)
+	})
+}
+
+func (b *BlueGreen) endpointTimeout() time.Duration {
+	if b.EndpointTimeout > 0 {
+		return b.EndpointTimeout
+	}
+	return 60 * time.Second
+}
+
+// sourceDeployment finds the pod template to start from: the active
+// color's Deployment, else a plain Deployment named after the app (adopted
+// on the first blue-green deploy); with manifests it may be nil.
+func (b *BlueGreen) sourceDeployment(ctx context.Context, t Target, svc *corev1.Service) (*appsv1.Deployment, error) {
+	name := t.Deployment
+	if svc != nil && kube.ActiveColor(svc) != "" {
+		name = ColorDeployment(t.Deployment, kube.ActiveColor(svc))
+	}
+	d, err := b.Client.AppsV1().Deployments(t.Namespace).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return d, nil
+	case apierrors.IsNotFound(err) && len(t.Manifests) > 0:
+		return nil, nil
+	case apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("blue-green: no deployment %s/%s to take the pod template from; give manifests for the first deploy", t.Namespace, name)
+	default:
+		return nil, fmt.Errorf("get deployment %s/%s: %w", t.Namespace, name, kube.ClassifyAPIError(err))
+	}
+}
+
+// colorDeployment builds the color's Deployment from the manifests' or the
+// source's template, with the new image and the color in labels and selector.
+func (b *BlueGreen) colorDeployment(t Target, source *appsv1.Deployment, color string) (*appsv1.Deployment, error) {
+	var base *appsv1.Deployment
+	for _, obj := range t.Manifests {
+		if obj.GetKind() == "Deployment" && obj.GetName() == t.Deployment {
+			base = &appsv1.Deployment{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, base); err != nil {
+				return nil, fmt.Errorf("read deployment %s from the manifests: %w", t.Deployment, err)
+			}
+		}
+	}
+	if base == nil && source == nil {
+		return nil, fmt.Errorf("blue-green: the manifests have no Deployment named %s", t.Deployment)
+	}
+	if base == nil {
+		base = source.DeepCopy() // replicas and template carry over
+		changed := false
+		for i, c := range base.Spec.Template.Spec.Containers {
+			if (t.Container != "" && c.Name == t.Container) || (t.Container == "" && (len(base.Spec.Template.Spec.Containers) == 1 || kube.SameRepository(c.Image, t.Image))) {
+				base.Spec.Template.Spec.Containers[i].Image = t.Image
+				changed = true
+				break
+			}
+		}
+		if !changed {
+			return nil, fmt.Errorf("blue-green: deployment %s has no container %q to run %s in", source.Name, t.Container, t.Image)
+		}
+	}
+	name := ColorDeployment(t.Deployment, color)
+	out := &appsv1.Deployment{
+		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: t.Namespace,
+			Labels:      withColor(base.Labels, color),
+			Annotations: t.Annotations,
+		},
+		Spec: *base.Spec.DeepCopy(),
+	}
+	if out.Spec.Selector == nil {
+		out.Spec.Selector = &metav1.LabelSelector{MatchLabels: base.Spec.Template.Labels}
+	}
+	out.Spec.Selector = &metav1.LabelSelector{MatchLabels: withColor(out.Spec.Selector.MatchLabels, color), MatchExpressions: out.Spec.Selector.MatchExpressions}
+	out.Spec.Template.Labels = withColor(out.Spec.Template.Labels, color)
+	delete(out.Spec.Template.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	return out, nil
+}
+
+func (b *BlueGreen) apply(ctx context.Context, t Target, dep *appsv1.Deployment) error {
+	var others []*unstructured.Unstructured
+	for _, obj := range t.Manifests {
+		if (obj.GetKind() == "Deployment" && obj.GetName() == t.Deployment) || (obj.GetKind() == "Service" && obj.GetName() == t.Service) {
+			continue // the colored copy and the switch stand for these
+		}
+		others = append(others, obj)
+	}
+	// A color's selector cannot change: recreate a Deployment whose does not match.
+	if existing, err := b.Client.AppsV1().Deployments(t.Namespace).Get(ctx, dep.Name, metav1.GetOptions{}); err == nil {
+		if !maps.Equal(existing.Spec.Selector.MatchLabels, dep.Spec.Selector.MatchLabels) {
+			if err := b.Client.AppsV1().Deployments(t.Namespace).Delete(ctx, dep.Name, metav1.DeleteOptions{}); err != nil {
+				return fmt.Errorf("replace deployment %s/%s with a new selector: %w", t.Namespace, dep.Name, err)
+			}
+		}
+	}
+	obj, err := toUnstructured(dep)
+	if err != nil {
+		return err
+	}
+	_, err = b.Applier.Apply(ctx, append(others, obj), t.Namespace, false)
+	return err
+}
+
+// applyPreview points the preview Service at the idle color, with the
+// public Service's ports (or the containers' when there is none yet).
+func (b *BlueGreen) applyPreview(ctx context.Context, t Target, svc *corev1.Service, green *appsv1.Deployment, selector map[string]string, name string) (string, error) {
+	preview := serviceFor(t, svc, green, selector)
+	preview.Name = name
+	preview.Labels = map[string]string{"greenlight.dev/preview-of": t.Service}
+	obj, err := toUnstructured(preview)
+	if err != nil {
+		return "", err
+	}
+	if _, err := b.Applier.Apply(ctx, []*unstructured.Unstructured{obj}, t.Namespace, false); err != nil {
+		return "", err
+	}
+	port := preview.Spec.Ports[0]
+	if port.Name != "" {
+		return port.Name, nil
+	}
+	return fmt.Sprint(port.Port), nil
+}
+
+func (b *BlueGreen) createService(ctx context.Context, t Target, green *appsv1.Deployment, selector map[string]string) error {
+	svc := serviceFor(t, nil, green, selector)
+	for _, obj := range t.Manifests {
+		if obj.GetKind() == "Service" && obj.GetName() == t.Service {
+			from := &corev1.Service{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, from); err != nil {
+				return fmt.Errorf("read service %s from the manifests: %w", t.Service, err)
+			}
+			svc.Spec = from.Spec
+			svc.Labels = from.Labels
+			svc.Spec.Selector = selector
+		}
+	}
+	if _, err := b.Client.CoreV1().Services(t.Namespace).Create(ctx, svc, metav1.CreateOptions{FieldManager: kube.FieldManager}); err != nil {
+		return fmt.Errorf("create service %s/%s: %w", t.Namespace, t.Service, kube.ClassifyAPIError(err))
+	}
+	return nil
+}
+
+func serviceFor(t Target, svc *corev1.Service, green *appsv1.Deployment, selector map[string]string) *corev1.Service {
+	out := &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: t.Service, Namespace: t.Namespace},
+		Spec:       corev1.ServiceSpec{Selector: selector},
+	}
+	if svc != nil {
+		for _, p := range svc.Spec.Ports {
+			out.Spec.Ports = append(out.Spec.Ports, corev1.ServicePort{Name: p.Name, Port: p.Port, TargetPort: p.TargetPort, Protocol: p.Protocol})
+		}
+		return out
+	}
+	for _, c := range green.Spec.Template.Spec.Containers {
+		for _, p := range c.Ports {
+			out.Spec.Ports = append(out.Spec.Ports, corev1.ServicePort{Name: p.Name, Port: p.ContainerPort, TargetPort: intstr.FromInt32(p.ContainerPort)})
+		}
+	}
+	if len(out.Spec.Ports) == 0 {
+		out.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}}
+	}
+	return out
+}
+
+// selectorFor is the Service selector that picks the color's pods: the
+// Service's own selector without its color, else the template's labels.
+func selectorFor(svc *corev1.Service, green *appsv1.Deployment, color string) map[string]string {
+	base := green.Spec.Selector.MatchLabels
+	if svc != nil && len(svc.Spec.Selector) > 0 {
+		base = svc.Spec.Selector
+	}
+	return withColor(base, color)
+}
+
+// pinnedSelector narrows a selector to the pods of a Deployment's current
+// ReplicaSet.
+func pinnedSelector(ctx context.Context, client kubernetes.Interface, d *appsv1.Deployment, selector map[string]string) (map[string]string, error) {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %s has an invalid selector: %w", d.Name, err)
+	}
+	sets, err := client.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, fmt.Errorf("list replica sets of deployment %s/%s: %w", d.Namespace, d.Name, kube.ClassifyAPIError(err))
+	}
+	revision := d.Annotations["deployment.kubernetes.io/revision"]
+	for _, rs := range sets.Items {
+		if metav1.IsControlledBy(&rs, d) && rs.Annotations["deployment.kubernetes.io/revision"] == revision {
+			if hash := rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; hash != "" {
+				out := maps.Clone(selector)
+				out[appsv1.DefaultDeploymentUniqueLabelKey] = hash
+				return out, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("deployment %s/%s has no current replica set to pin its service to", d.Namespace, d.Name)
+}
+
+func withColor(labels map[string]string, color string) map[string]string {
+	out := maps.Clone(labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out[kube.ColorLabel] = color
+	return out
+}
+
+func replicasOf(d *appsv1.Deployment) int32 {
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return *d.Spec.Replicas
+}
+
+func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, fmt.Errorf("convert %T: %w", obj, err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	unstructured.RemoveNestedField(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata", "creationTimestamp")
+	return u, nil
+}
+
+func orNone(name string) string {
+	if name == "" {
+		return "nothing"
+	}
+	return name
+}

@@ -1,0 +1,164 @@
+package strategy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ebeautything/greenlight/internal/kube"
+	"github.com/ebeautything/greenlight/internal/testcluster"
+)
+
+type env struct {
+	c      *testcluster.Cluster
+	ns     string
+	client kubernetes.Interface
+}
+
+func newEnv(t *testing.T) env {
+	c := cluster.Get(t)
+	return env{c: c, ns: c.NewNamespace(t), client: c.Client()}
+}
+
+func (e env) applier(t *testing.T) *kube.Applier {
+	a, err := kube.NewApplier(e.c.Config())
+	require.NoError(t, err)
+	return a
+}
+
+// plainApp creates a Deployment and a Service "shop" serving image.
+func (e env) plainApp(t *testing.T, image string, env ...corev1.EnvVar) {
+	t.Helper()
+	ctx := context.Background()
+	labels := map[string]string{"app": "shop"}
+	replicas := int32(2)
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "app", Image: image, Env: env,
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+					ReadinessProbe: &corev1.Probe{
+						ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health/ready", Port: intstr.FromString("http")}},
+						PeriodSeconds: 1,
+					},
+				}}},
+			},
+		},
+	}
+	_, err := e.client.AppsV1().Deployments(e.ns).Create(ctx, dep, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = e.client.CoreV1().Services(e.ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop"},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = kube.WaitRollout(ctx, e.client, e.ns, "shop", kube.WaitOptions{Timeout: time.Minute})
+	require.NoError(t, err)
+	e.waitServing(t, versionOf(image))
+}
+
+func versionOf(image string) string {
+	for i := len(image) - 1; i >= 0; i-- {
+		if image[i] == ':' {
+			return image[i+1:]
+		}
+	}
+	return "latest"
+}
+
+// waitServing waits until 10 answers in a row through the router come
+// from version.
+func (e env) waitServing(t *testing.T, version string) {
+	t.Helper()
+	url := e.c.ServiceURL(e.ns, "shop") + "/health"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		for range 10 {
+			if v, code := get(url); v != version || code != http.StatusOK {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	require.NoError(t, err, "waiting for %s to serve all traffic", version)
+}
+
+func get(url string) (string, int) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", 0
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.Header.Get("X-App-Version"), resp.StatusCode
+}
+
+// traffic sends requests through the router until stopped, counting the
+// versions that answered and the failures.
+type traffic struct {
+	mu       sync.Mutex
+	versions map[string]int
+	failures []string
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+func (e env) startTraffic(t *testing.T) *traffic {
+	tr := &traffic{versions: map[string]int{}, stop: make(chan struct{}), done: make(chan struct{})}
+	url := e.c.ServiceURL(e.ns, "shop") + "/health"
+	go func() {
+		defer close(tr.done)
+		// Bounded: at most 5000 requests, one every 10ms.
+		for range 5000 {
+			select {
+			case <-tr.stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			v, code := get(url)
+			tr.mu.Lock()
+			if code != http.StatusOK {
+				tr.failures = append(tr.failures, fmt.Sprintf("status %d from %q", code, v))
+			} else {
+				tr.versions[v]++
+			}
+			tr.mu.Unlock()
+		}
+	}()
+	t.Cleanup(tr.finish)
+	return tr
+}
+
+func (tr *traffic) finish() {
+	select {
+	case <-tr.stop:
+	default:
+		close(tr.stop)
+	}
+	<-tr.done
+}
+
+func (tr *traffic) result() (map[string]int, []string) {
+	tr.finish()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.versions, tr.failures
+}

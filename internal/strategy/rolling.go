@@ -1,0 +1,117 @@
+package strategy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ebeautything/greenlight/internal/kube"
+)
+
+// Rolling updates a Deployment in place and, on failure or when asked,
+// undoes it to the revision that ran before, like `kubectl rollout undo`.
+type Rolling struct {
+	Client  kubernetes.Interface
+	Applier *kube.Applier
+	Wait    kube.WaitOptions
+	OnStep  func(Step)
+}
+
+// Deploy sets the image (or applies the manifests) and waits for the
+// rollout. A failed or cancelled rollout is undone before Deploy returns.
+func (r *Rolling) Deploy(ctx context.Context, t Target) (Deployed, error) {
+	d := Deployed{Strategy: NameRolling, Deployment: t.Deployment}
+	rec := stepRecorder{d: &d, onStep: r.OnStep}
+	before, err := r.Client.AppsV1().Deployments(t.Namespace).Get(ctx, t.Deployment, metav1.GetOptions{})
+	if err != nil && len(t.Manifests) == 0 {
+		return d, fmt.Errorf("get deployment %s/%s: %w", t.Namespace, t.Deployment, kube.ClassifyAPIError(err))
+	}
+	if err == nil {
+		d.PreviousRevision = revisionOf(before.Annotations)
+		d.PreviousImage, _ = kube.CurrentImage(before, t.Container, t.Image)
+	}
+
+	err = rec.run("apply", func() (string, error) {
+		if len(t.Manifests) > 0 {
+			results, err := r.Applier.Apply(ctx, t.Manifests, t.Namespace, false)
+			if err != nil {
+				return "", err
+			}
+			changed := 0
+			for _, res := range results {
+				if res.Action != "unchanged" {
+					changed++
+				}
+			}
+			d.Unchanged = changed == 0
+			return fmt.Sprintf("%d objects applied, %d changed", len(results), changed), nil
+		}
+		change, err := kube.SetImage(ctx, r.Client, t.Namespace, t.Deployment, t.Container, t.Image, t.Annotations)
+		if err != nil {
+			return "", err
+		}
+		d.Unchanged = change.Unchanged
+		if change.Unchanged {
+			return fmt.Sprintf("%s already runs %s: nothing to roll out", t.Deployment, t.Image), nil
+		}
+		return fmt.Sprintf("image %s → %s", change.Previous, t.Image), nil
+	})
+	if err != nil {
+		return d, err
+	}
+	err = rec.run("rollout", func() (string, error) {
+		state, err := kube.WaitRollout(ctx, r.Client, t.Namespace, t.Deployment, r.Wait)
+		return state.Message, err
+	})
+	if after, gerr := r.Client.AppsV1().Deployments(t.Namespace).Get(context.WithoutCancel(ctx), t.Deployment, metav1.GetOptions{}); gerr == nil {
+		d.Revision = revisionOf(after.Annotations)
+	}
+	if err == nil {
+		return d, nil
+	}
+	if d.Unchanged || d.PreviousRevision == 0 {
+		return d, err // nothing ran before: nothing to undo to
+	}
+	cctx, cancel := detached(ctx)
+	defer cancel()
+	if uerr := r.undo(cctx, t, &d, rec); uerr != nil {
+		return d, errors.Join(err, fmt.Errorf("undo failed, the previous version may not be serving: %w", uerr))
+	}
+	return d, err
+}
+
+// Finish has nothing to do for a rolling update.
+func (r *Rolling) Finish(context.Context, Target, *Deployed) error { return nil }
+
+// Rollback undoes the deploy to the revision that ran before it and waits
+// until that revision is rolled out.
+func (r *Rolling) Rollback(ctx context.Context, t Target, d *Deployed) error {
+	if d.PreviousRevision == 0 {
+		return fmt.Errorf("roll back deployment %s/%s: no revision ran before this deploy", t.Namespace, t.Deployment)
+	}
+	return r.undo(ctx, t, d, stepRecorder{d: d, onStep: r.OnStep})
+}
+
+func (r *Rolling) undo(ctx context.Context, t Target, d *Deployed, rec stepRecorder) error {
+	return rec.run("undo", func() (string, error) {
+		res, err := kube.Undo(ctx, r.Client, t.Namespace, t.Deployment, d.PreviousRevision)
+		if err != nil {
+			return "", err
+		}
+		wait := r.Wait
+		wait.OnProgress = nil
+		if _, err := kube.WaitRollout(ctx, r.Client, t.Namespace, t.Deployment, wait); err != nil {
+			return "", fmt.Errorf("the rollback to revision %d did not become ready: %w", res.To.Number, err)
+		}
+		return fmt.Sprintf("back to revision %d (%v)", res.To.Number, res.To.Images), nil
+	})
+}
+
+func revisionOf(annotations map[string]string) int64 {
+	n, _ := strconv.ParseInt(annotations["deployment.kubernetes.io/revision"], 10, 64)
+	return n
+}
