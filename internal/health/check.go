@@ -1,9 +1,12 @@
 package health
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -214,6 +217,9 @@ func checkOnce(ctx context.Context, target Target, opts CheckOptions) []Endpoint
 		}
 		resp, err := target.do(ctx, req)
 		r := evaluate(e, p, resp, err, auth)
+		if target.portOmitted && r.StatusCode == http.StatusServiceUnavailable && strings.Contains(r.Failure, "no endpoints available") {
+			r.Failure += " (a Service port that has a name is only reached through the service proxy when the target names it)"
+		}
 		r.Failure = scrub(r.Failure, secrets)
 		r.Note = scrub(r.Note, secrets)
 		if r.Detailed != nil {
@@ -250,8 +256,17 @@ func evaluate(e Endpoint, path string, resp response, err error, auth authState)
 	code := resp.statusCode
 	if code < 200 || code > 299 {
 		msg := fmt.Sprintf("answered %d %s", code, http.StatusText(code))
+		if m, ok := apiServerStatus(resp.body); ok {
+			// The service proxy itself refused: the service never saw the
+			// request, so its body says nothing about the service's health
+			// and a 401/403 is about the API server credentials.
+			r.Failure = fmt.Sprintf("%s %s from the Kubernetes API server: %s", r.Path, msg, clip(m, 300))
+			return r
+		}
 		if e == EndpointDetailed && (code == http.StatusUnauthorized || code == http.StatusForbidden) {
 			msg += ": " + authProblem(auth)
+		} else if detail := textDetail(resp.header, resp.body); detail != "" {
+			msg += ": " + detail
 		}
 		problems = append(problems, msg)
 	}
@@ -280,6 +295,39 @@ func evaluate(e Endpoint, path string, resp response, err error, auth authState)
 	}
 	r.Healthy = len(problems) == 0
 	return r
+}
+
+// apiServerStatus returns the message of a Kubernetes Status object, which
+// is what the API server's service proxy answers with when it cannot reach
+// the service (no ready endpoints, no such port, no permission).
+func apiServerStatus(body []byte) (string, bool) {
+	if !bytes.Contains(body, []byte(`"Status"`)) {
+		return "", false
+	}
+	// A map, not a struct: only the exact keys of a Status object count.
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil || doc["kind"] != "Status" || doc["apiVersion"] != "v1" {
+		return "", false
+	}
+	msg, _ := doc["message"].(string)
+	if msg = strings.TrimSpace(msg); msg == "" {
+		msg, _ = doc["reason"].(string)
+	}
+	if msg == "" {
+		msg = "no message"
+	}
+	return msg, true
+}
+
+// textDetail returns the first line of a plain-text answer, such as a
+// proxy's "no healthy upstream", so a failure says who refused and why.
+func textDetail(header http.Header, body []byte) string {
+	mt, _, err := mime.ParseMediaType(header.Get("Content-Type"))
+	if err != nil || mt != "text/plain" {
+		return ""
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
+	return clip(strings.TrimSpace(line), 200)
 }
 
 // authProblem explains a 401/403 from the detailed endpoint without the token.

@@ -129,6 +129,31 @@ func TestEvaluate(t *testing.T) {
 			wantFailure: "/health answered 401 Unauthorized",
 		},
 		{
+			name:     "503 from a proxy in plain text names its reason",
+			endpoint: EndpointReady, resp: response{statusCode: 503, header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}}, body: []byte("no healthy upstream\nretry later\n")},
+			wantFailure: "/health/ready answered 503 Service Unavailable: no healthy upstream",
+		},
+		{
+			name:     "500 HTML page is not quoted",
+			endpoint: EndpointBasic, resp: response{statusCode: 500, header: http.Header{"Content-Type": {"text/html"}}, body: []byte("<html><body>oops</body></html>")},
+			wantFailure: "/health answered 500 Internal Server Error",
+		},
+		{
+			name:     "503 from the API server's service proxy",
+			endpoint: EndpointBasic, resp: response{statusCode: 503, header: jsonHeader, body: []byte(`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"no endpoints available for service \"web\"","reason":"ServiceUnavailable","code":503}`)},
+			wantFailure: `/health answered 503 Service Unavailable from the Kubernetes API server: no endpoints available for service "web"`,
+		},
+		{
+			name:     "403 from the API server is not blamed on the app token",
+			endpoint: EndpointDetailed, auth: authNotForwarded, resp: response{statusCode: 403, header: jsonHeader, body: []byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","message":"services \"web\" is forbidden: User \"ci\" cannot get resource \"services/proxy\"","reason":"Forbidden","code":403}`)},
+			wantFailure: `/health/detailed answered 403 Forbidden from the Kubernetes API server: services "web" is forbidden: User "ci" cannot get resource "services/proxy"`,
+		},
+		{
+			name:     "an app's own status field is not an API server Status",
+			endpoint: EndpointBasic, resp: response{statusCode: 503, header: jsonHeader, body: []byte(`{"kind":"Status","status":"Failure"}`)},
+			wantFailure: `/health answered 503 Service Unavailable and reports status "Failure"`,
+		},
+		{
 			name:     "transport error",
 			endpoint: EndpointBasic, err: errors.New("GET http://127.0.0.1:1/health: connection refused"),
 			wantFailure: "GET http://127.0.0.1:1/health: connection refused",

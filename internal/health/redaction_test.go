@@ -37,11 +37,20 @@ func TestSecretsNeverAppear(t *testing.T) {
 			"checks":  map[string]any{"db": map[string]any{"status": "down", "message": msg}},
 		})
 	})
+	// A proxy's plain-text error page is quoted in failures; it must be
+	// scrubbed too.
+	echoText := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ := r.BasicAuth()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = fmt.Fprintf(w, "saw %s %s %s %s\n", user, pass, r.URL.RawQuery, r.Header.Get("Authorization"))
+	})
 	_, live := serve(t, echo)
+	_, liveText := serve(t, echoText)
 	_, dead := serve(t, http.NotFoundHandler())
 	dead.Close()
 
-	for name, base := range map[string]string{"answering": live.URL, "refusing": dead.URL} {
+	for name, base := range map[string]string{"answering": live.URL, "answering in text": liveText.URL, "refusing": dead.URL} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			u := strings.Replace(base, "http://", "http://admin:"+password+"@", 1) + "/?api_key=" + apiKey
@@ -68,7 +77,7 @@ func TestSecretsNeverAppear(t *testing.T) {
 					assert.NotContains(t, text, s, "%T", out)
 				}
 			}
-			if name == "answering" {
+			if name != "refusing" {
 				assert.Contains(t, check.Reason, "[redacted]", "the echoed secrets were scrubbed, not lost by accident")
 			}
 		})

@@ -36,7 +36,10 @@ type Target struct {
 	// proxied is set for the API server's service proxy, which authenticates
 	// with the Authorization header itself and never forwards one to the app.
 	proxied bool
-	secrets []string
+	// portOmitted is set for a proxy target built without a port, so the
+	// proxy's misleading "no endpoints available" can be explained.
+	portOmitted bool
+	secrets     []string
 }
 
 // NewURLTarget returns a target for a service's public URL, such as an
@@ -94,8 +97,10 @@ func NewTarget(baseURL string, client *http.Client) (Target, error) {
 // NewServiceProxyTarget returns a target that reaches a Service through the
 // API server's service proxy at
 // <host>/api/v1/namespaces/<namespace>/services/<service>:<port>/proxy, so a
-// version without a public URL can still be checked. port is a port number
-// or name and may be empty for the Service's only port. Requests carry the
+// version without a public URL can still be checked. port is a Service port
+// number or name; leave it empty only when the Service's port has no name,
+// because the proxy matches an empty port against port names and answers
+// "no endpoints available" for a named one. Requests carry the
 // credentials of cfg; the proxy does not forward an Authorization header to
 // the service, so endpoints that need a bearer token cannot be checked this
 // way.
@@ -131,11 +136,12 @@ func NewServiceProxyTarget(cfg *rest.Config, namespace, service, port string) (T
 	secrets := urlSecrets(host)
 	secrets = append(secrets, cfg.BearerToken, cfg.Password)
 	return Target{
-		base:    &base,
-		client:  client,
-		name:    fmt.Sprintf("service %s/%s via API server %s", namespace, servicePort, redacted(host)),
-		proxied: true,
-		secrets: secrets,
+		base:        &base,
+		client:      client,
+		name:        fmt.Sprintf("service %s/%s via API server %s", namespace, servicePort, redacted(host)),
+		proxied:     true,
+		portOmitted: port == "",
+		secrets:     secrets,
 	}, nil
 }
 

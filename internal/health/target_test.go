@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -193,6 +195,34 @@ func TestServiceProxyTargetDoesNotSendAppToken(t *testing.T) {
 	assert.Contains(t, res.Reason, "service proxy does not forward it")
 	assert.NotContains(t, fmt.Sprintf("%+v", res), "app-token-456")
 	assert.NotContains(t, fmt.Sprintf("%+v", res), "k8s-sa-token-123")
+}
+
+func TestServiceProxyTargetExplainsAnOmittedPort(t *testing.T) {
+	t.Parallel()
+	// What kube-apiserver answers for services/web/proxy when web's only
+	// port is named: an empty port matches no port name.
+	_, srv := serve(t, jsonHandler(http.StatusServiceUnavailable,
+		`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"no endpoints available for service \"web\"","reason":"ServiceUnavailable","code":503}`))
+	opts := CheckOptions{Endpoints: []Endpoint{EndpointBasic}, Timeout: 50 * time.Millisecond}
+	tests := []struct {
+		port     string
+		wantHint bool
+	}{{"", true}, {"http", false}}
+	for _, tt := range tests {
+		t.Run("port "+strconv.Quote(tt.port), func(t *testing.T) {
+			t.Parallel()
+			target, err := NewServiceProxyTarget(&rest.Config{Host: srv.URL}, "shop", "web", tt.port)
+			require.NoError(t, err)
+			res := Check(context.Background(), target, opts)
+			require.False(t, res.Healthy)
+			assert.Contains(t, res.Reason, `/health answered 503 Service Unavailable from the Kubernetes API server: no endpoints available for service "web"`)
+			if tt.wantHint {
+				assert.Contains(t, res.Reason, "a Service port that has a name is only reached through the service proxy when the target names it")
+			} else {
+				assert.NotContains(t, res.Reason, "names it")
+			}
+		})
+	}
 }
 
 func TestNewServiceProxyTargetRejects(t *testing.T) {
