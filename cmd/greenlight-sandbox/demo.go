@@ -2,24 +2,30 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/ebeautything/greenlight/internal/config"
+	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/kube"
+	"github.com/ebeautything/greenlight/internal/pipeline"
 	"github.com/ebeautything/greenlight/internal/testcluster"
 )
 
 const demoNamespace = "shop"
 
-// demo runs the tour against a fresh cluster and reports each step.
+// demo runs greenlight's pipeline three times against a fresh cluster:
+// a first blue-green deploy of v1, v2, and a v3 that breaks after it went
+// live and is rolled back by monitoring.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		fmt.Fprintf(stderr, "greenlight-sandbox demo: takes no arguments, got %q\n", args)
@@ -32,148 +38,88 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer c.Stop()
-	d := &demoRun{client: c.Client(), url: c.ServiceURL(demoNamespace, "payments"), out: stdout, start: start}
-	if err := d.tour(ctx); err != nil {
+	if _, err := c.Client().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace}}, metav1.CreateOptions{}); err != nil {
+		fmt.Fprintf(stderr, "greenlight-sandbox demo: create namespace: %v\n", err)
+		return exitFailed
+	}
+	dir, err := os.MkdirTemp("", "greenlight-demo-")
+	if err != nil {
 		fmt.Fprintf(stderr, "greenlight-sandbox demo: %v\n", err)
 		return exitFailed
 	}
-	fmt.Fprintf(stdout, "[%s] demo finished: v2 serving, v3 rolled back\n", elapsed(start))
+	defer os.RemoveAll(dir)
+
+	steps := []struct {
+		title, image string
+		env          []corev1.EnvVar
+		want         event.Status
+	}{
+		{"first deploy of sampleapp:v1 (blue-green, production)", "sampleapp:v1", nil, event.StatusSucceeded},
+		{"update to sampleapp:v2", "sampleapp:v2", nil, event.StatusSucceeded},
+		{"sampleapp:v3, which starts failing 4s after it went live", "sampleapp:v3", []corev1.EnvVar{{Name: "SAMPLEAPP_FAIL_AFTER", Value: "4s"}}, event.StatusRolledBack},
+	}
+	for i, step := range steps {
+		fmt.Fprintf(stdout, "\n[%s] %d. %s\n", elapsed(start), i+1, step.title)
+		manifest := filepath.Join(dir, fmt.Sprintf("payments-%d.json", i))
+		if err := writeManifests(manifest, step.env); err != nil {
+			fmt.Fprintf(stderr, "greenlight-sandbox demo: %v\n", err)
+			return exitFailed
+		}
+		out, err := deployWithGreenlight(ctx, c, manifest, step.image, stdout, start)
+		if err != nil {
+			fmt.Fprintf(stderr, "greenlight-sandbox demo: %v\n", err)
+			return exitFailed
+		}
+		fmt.Fprintf(stdout, "[%s]    → %s: %s\n", elapsed(start), out.Result.Status, out.Result.Reason)
+		if out.Result.Status != step.want {
+			fmt.Fprintf(stderr, "greenlight-sandbox demo: step %d ended %s, expected %s\n", i+1, out.Result.Status, step.want)
+			return exitFailed
+		}
+	}
+	fmt.Fprintf(stdout, "\n[%s] demo finished: v2 serving at %s, v3 rolled back by monitoring\n", elapsed(start), c.ServiceURL(demoNamespace, "payments"))
 	return exitOK
 }
 
-type demoRun struct {
-	client kubernetes.Interface
-	url    string
-	out    io.Writer
-	start  time.Time
-}
-
-func (d *demoRun) say(format string, args ...any) {
-	fmt.Fprintf(d.out, "[%s] %s\n", elapsed(d.start), fmt.Sprintf(format, args...))
-}
-
-func (d *demoRun) tour(ctx context.Context) error {
-	if _, err := d.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace}}, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create namespace %s: %w", demoNamespace, err)
-	}
-	if _, err := d.client.CoreV1().Services(demoNamespace).Create(ctx, paymentsService(), metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create service payments: %w", err)
-	}
-
-	d.say("first deploy of sampleapp:v1")
-	if _, err := d.client.AppsV1().Deployments(demoNamespace).Create(ctx, paymentsDeployment("sampleapp:v1", nil), metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create deployment payments: %w", err)
-	}
-	if err := d.rollout(ctx, "v1"); err != nil {
-		return err
-	}
-
-	d.say("update to sampleapp:v2")
-	if err := d.setImage(ctx, "sampleapp:v2", nil); err != nil {
-		return err
-	}
-	if err := d.rollout(ctx, "v2"); err != nil {
-		return err
-	}
-
-	d.say("update to sampleapp:v3, which starts failing 3s after it went live")
-	if err := d.setImage(ctx, "sampleapp:v3", []corev1.EnvVar{{Name: "SAMPLEAPP_FAIL_AFTER", Value: "3s"}}); err != nil {
-		return err
-	}
-	if err := d.rollout(ctx, "v3"); err != nil {
-		return err
-	}
-	failures, err := d.watchUntilFailing(ctx, 6)
+// deployWithGreenlight loads inputs as the action would and runs the pipeline.
+func deployWithGreenlight(ctx context.Context, c *testcluster.Cluster, manifest, image string, stdout io.Writer, start time.Time) (*pipeline.Outcome, error) {
+	cfg, err := config.Load(config.MapLookup(map[string]string{
+		"environment": "production", "kubeconfig": string(c.Kubeconfig()), "namespace": demoNamespace,
+		"deployment": "payments", "image": image, "manifests": manifest, "url": c.ServiceURL(demoNamespace, "payments"),
+		"monitor-duration": "12s", "monitor-interval": "200ms", "timeout": "30", "deployment-id": "demo-" + pipeline.VersionOf(image),
+		"config": os.DevNull,
+	}), os.ReadFile, "")
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("load inputs: %w", err)
 	}
-	d.say("v3 failed %d requests in a row through the router: rolling back to v2", failures)
-	if err := d.setImage(ctx, "sampleapp:v2", nil); err != nil {
-		return err
+	kc, err := kube.LoadKubeconfig(cfg.Kubeconfig.Reveal(), "")
+	if err != nil {
+		return nil, err
 	}
-	return d.rollout(ctx, "v2")
-}
-
-// rollout waits until every answer through the router comes from version.
-func (d *demoRun) rollout(ctx context.Context, version string) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		for range 10 {
-			got, code := d.get(ctx)
-			if got != version || code != http.StatusOK {
-				return false, nil
-			}
+	applier, err := kube.NewApplier(kc.REST)
+	if err != nil {
+		return nil, err
+	}
+	narrate := event.SinkFunc(func(e event.Event) {
+		switch e.Kind {
+		case event.StageFinished:
+			fmt.Fprintf(stdout, "[%s]    %-8s %s: %s\n", elapsed(start), e.Stage, e.Outcome, e.Message)
+		case event.StepFinished:
+			fmt.Fprintf(stdout, "[%s]             · %s\n", elapsed(start), e.Message)
+		case event.AlertRaised:
+			fmt.Fprintf(stdout, "[%s]             ⚠ %s\n", elapsed(start), e.Message)
 		}
-		return true, nil
 	})
-	if err != nil {
-		return fmt.Errorf("wait for %s to serve all traffic: %w", version, err)
-	}
-	d.say("%s serves all traffic at %s", version, d.url)
-	return nil
+	return pipeline.Run(ctx, cfg, pipeline.Deps{
+		Client: c.Client(), REST: kc.REST, Applier: applier, Files: kube.OSFiles{}, ReadFile: os.ReadFile, Sink: narrate,
+	}), nil
 }
 
-func (d *demoRun) watchUntilFailing(ctx context.Context, threshold int) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	consecutive := 0
-	for consecutive < threshold {
-		if _, code := d.get(ctx); code >= 500 {
-			consecutive++
-		} else {
-			consecutive = 0
-		}
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("watch v3: %w", ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return consecutive, nil
-}
-
-func (d *demoRun) get(ctx context.Context) (version string, code int) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.url+"/health", nil)
-	if err != nil {
-		return "", 0
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", 0
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.Header.Get("X-App-Version"), resp.StatusCode
-}
-
-func (d *demoRun) setImage(ctx context.Context, image string, env []corev1.EnvVar) error {
-	dep, err := d.client.AppsV1().Deployments(demoNamespace).Get(ctx, "payments", metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("get deployment payments: %w", err)
-	}
-	dep.Spec.Template.Spec.Containers[0].Image = image
-	dep.Spec.Template.Spec.Containers[0].Env = env
-	if _, err := d.client.AppsV1().Deployments(demoNamespace).Update(ctx, dep, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("set image of deployment payments to %s: %w", image, err)
-	}
-	return nil
-}
-
-func paymentsService() *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "payments"},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": "payments"},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}},
-		},
-	}
-}
-
-func paymentsDeployment(image string, env []corev1.EnvVar) *appsv1.Deployment {
+// writeManifests writes the payments Deployment and Service.
+func writeManifests(path string, env []corev1.EnvVar) error {
 	replicas := int32(2)
 	labels := map[string]string{"app": "payments"}
-	return &appsv1.Deployment{
+	deployment := &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Name: "payments", Labels: labels},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
@@ -181,7 +127,7 @@ func paymentsDeployment(image string, env []corev1.EnvVar) *appsv1.Deployment {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "app", Image: image, Env: env,
+					Name: "payments", Image: "sampleapp:placeholder", Env: env,
 					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
 					ReadinessProbe: &corev1.Probe{
 						ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health/ready", Port: intstr.FromString("http")}},
@@ -191,4 +137,15 @@ func paymentsDeployment(image string, env []corev1.EnvVar) *appsv1.Deployment {
 			},
 		},
 	}
+	service := &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: "payments"},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+	}
+	list := map[string]any{"apiVersion": "v1", "kind": "List", "items": []any{deployment, service}}
+	data, err := json.Marshal(list)
+	if err != nil {
+		return fmt.Errorf("encode manifests: %w", err)
+	}
+	return os.WriteFile(path, data, 0o644)
 }

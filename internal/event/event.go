@@ -18,6 +18,8 @@ const (
 	RunStarted       Kind = "run-started"
 	StageStarted     Kind = "stage-started"
 	StageFinished    Kind = "stage-finished"
+	StepFinished     Kind = "step-finished"
+	RolloutProgress  Kind = "rollout-progress"
 	HealthChecked    Kind = "health-checked"
 	SmokeTested      Kind = "smoke-tested"
 	TrafficVerified  Kind = "traffic-verified"

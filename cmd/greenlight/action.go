@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ebeautything/greenlight/internal/config"
+	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/github"
+	"github.com/ebeautything/greenlight/internal/notify"
+	"github.com/ebeautything/greenlight/internal/report"
+)
+
+// sinkCloseBound is how long the GitHub and notification sinks may take to
+// deliver what is queued once the run is over.
+const sinkCloseBound = 15 * time.Second
+
+// runAction runs as a GitHub Action step: inputs from INPUT_*, outputs,
+// job summary, commit statuses, a Deployment and notifications.
+func runAction(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) int {
+	act := github.NewAction(getenv, stdout)
+	// Mask every secret before anything could print one, even a bad input.
+	lookup := config.ActionLookup(getenv)
+	for _, in := range config.Names() {
+		if in.Kind == config.KindSecret {
+			if v, ok := lookup(in.Name); ok {
+				_ = act.Mask(v)
+			}
+		}
+	}
+	ghctx, err := act.Context()
+	if err != nil {
+		_ = act.Warning("read the GitHub context: " + err.Error())
+	}
+	cfg, err := config.Load(lookup, os.ReadFile, ghctx.SHA)
+	if err != nil {
+		for _, e := range config.InputErrors(err) {
+			_ = act.Error(e.Error())
+		}
+		if len(config.InputErrors(err)) == 0 {
+			_ = act.Error(err.Error())
+		}
+		_ = act.SetOutputs(map[string]string{"status": string(event.StatusFailed)})
+		return exitBadInput
+	}
+	a := &app{cfg: cfg, getenv: getenv, stdout: stdout, stderr: stderr, extras: map[string]string{}}
+	a.run = event.Run{Repository: ghctx.Repository, SHA: ghctx.SHA, ServerURL: ghctx.ServerURL, RunURL: ghctx.RunURL, Actor: ghctx.Actor}
+	secrets := cfg.Secrets()
+
+	var closers []func(context.Context) []string
+	if cfg.Command == config.CommandDeploy {
+		if token := cfg.GitHubToken.Reveal(); token != "" {
+			s := github.NewStatusSink(github.StatusOptions{Token: token, APIURL: ghctx.APIURL, Secrets: secrets})
+			a.sinks = append(a.sinks, s)
+			closers = append(closers, s.Close)
+		} else {
+			_ = act.Warning("no github-token: commit statuses and the GitHub Deployment are skipped")
+		}
+		if url := cfg.SlackWebhookURL.Reveal(); url != "" {
+			s := notify.NewSlack(notify.SlackOptions{WebhookURL: url, Secrets: secrets})
+			a.sinks = append(a.sinks, s)
+			closers = append(closers, s.Close)
+		}
+		if url := cfg.AlertWebhookURL.Reveal(); url != "" {
+			s := notify.NewWebhook(notify.WebhookOptions{URL: url, Secret: cfg.AlertWebhookSecret.Reveal(), Secrets: secrets})
+			a.sinks = append(a.sinks, s)
+			closers = append(closers, s.Close)
+		}
+	}
+
+	code := a.execute(ctx)
+
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sinkCloseBound)
+	defer cancel()
+	for _, c := range closers {
+		for _, w := range c(cctx) {
+			_ = act.Warning(w)
+		}
+	}
+	outputs := map[string]string{"deployment-id": cfg.DeploymentID, "image": cfg.Image, "environment-url": cfg.URL}
+	if code == exitOK {
+		outputs["status"] = string(event.StatusSucceeded)
+	} else {
+		outputs["status"] = string(event.StatusFailed)
+	}
+	if o := a.outcome; o != nil {
+		outputs["status"] = string(o.Result.Status)
+		outputs["previous-image"] = o.Run.PreviousImage
+		outputs["revision"] = o.Result.Revision
+		outputs["rolled-back"] = fmt.Sprint(o.Result.RolledBack)
+		outputs["report-path"] = a.reportPath
+		if m := o.Result.Monitor; m != nil && m.Count > 0 {
+			outputs["p95-ms"] = fmt.Sprint(m.Latency.P95.Milliseconds())
+			outputs["error-rate"] = fmt.Sprintf("%.4f", m.ErrorRate)
+			outputs["availability"] = fmt.Sprintf("%.4f", m.Availability)
+		}
+		if err := act.AppendSummary(report.Markdown(a.recorder.Document())); err != nil {
+			_ = act.Warning("write the job summary: " + err.Error())
+		}
+		if o.Result.Status != event.StatusSucceeded {
+			_ = act.Error(strings.TrimSpace(string(o.Result.Status) + ": " + o.Result.Reason))
+		}
+	}
+	if err := act.SetOutputs(outputs); err != nil {
+		fmt.Fprintf(stderr, "greenlight: set outputs: %v\n", err)
+	}
+	return code
+}

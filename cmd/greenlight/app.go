@@ -1,0 +1,438 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/ebeautything/greenlight/internal/config"
+	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/health"
+	"github.com/ebeautything/greenlight/internal/kube"
+	"github.com/ebeautything/greenlight/internal/monitor"
+	"github.com/ebeautything/greenlight/internal/pipeline"
+	"github.com/ebeautything/greenlight/internal/report"
+	"github.com/ebeautything/greenlight/internal/strategy"
+)
+
+// app runs one command with a loaded configuration.
+type app struct {
+	cfg      config.Config
+	getenv   func(string) string
+	stdout   io.Writer
+	stderr   io.Writer
+	extras   map[string]string
+	terminal bool
+	// identity of the run, from the GitHub context when there is one.
+	run event.Run
+	// sinks beyond the terminal and the report (GitHub, Slack, webhook).
+	sinks []event.Sink
+	// recorder builds the report of a deploy.
+	recorder *report.Recorder
+	// outcome of a deploy, for the action's outputs.
+	outcome *pipeline.Outcome
+	// reportPath is where the JSON report was written.
+	reportPath string
+
+	client kubernetes.Interface
+	rest   *rest.Config
+}
+
+// connect builds the clients from the kubeconfig; a kubeconfig that cannot
+// be read is bad input.
+func (a *app) connect() error {
+	kc, err := kube.LoadKubeconfig(a.cfg.Kubeconfig.Reveal(), a.cfg.Context)
+	if err != nil {
+		return &config.InputError{Input: "kubeconfig", Problem: err.Error(), Accepted: "a kubeconfig as YAML or base64 (the secret as `kubectl config view --raw` prints it), and an existing context"}
+	}
+	a.rest = kc.REST
+	a.rest.UserAgent = "greenlight"
+	a.client, err = kubernetes.NewForConfig(a.rest)
+	if err != nil {
+		return fmt.Errorf("create Kubernetes client: %w", err)
+	}
+	return nil
+}
+
+func (a *app) execute(ctx context.Context) int {
+	if err := a.connect(); err != nil {
+		printInputErrors(a.stderr, err)
+		return exitBadInput
+	}
+	switch a.cfg.Command {
+	case config.CommandDeploy:
+		return a.deploy(ctx)
+	case config.CommandHealthCheck:
+		return a.healthCheck(ctx)
+	case config.CommandMonitor:
+		return a.monitor(ctx)
+	case config.CommandRollback:
+		return a.rollback(ctx)
+	case config.CommandReport:
+		return a.report(ctx)
+	default:
+		fmt.Fprintf(a.stderr, "greenlight: command %q is not available in this version; accepted: %s\n", a.cfg.Command, commandNames())
+		return exitBadInput
+	}
+}
+
+func (a *app) deploy(ctx context.Context) int {
+	applier, err := kube.NewApplier(a.rest)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "greenlight: %v\n", err)
+		return exitFailed
+	}
+	a.recorder = report.NewRecorder(report.WithRules(rulesOf(a.cfg)))
+	term := newTerminalSink(a.stdout, a.terminal, a.run.RunURL != "")
+	sinks := append([]event.Sink{a.recorder, term}, a.sinks...)
+	runID := randomID()
+	deps := pipeline.Deps{
+		Client: a.client, REST: a.rest, Applier: applier, Files: kube.OSFiles{}, ReadFile: os.ReadFile,
+		Sink: fanOut(sinks), Run: a.run,
+		Lock: func(ctx context.Context) (func(), error) {
+			lock, err := kube.AcquireLock(ctx, a.client, kube.LockOptions{
+				Namespace: a.cfg.Namespace, Deployment: a.cfg.Deployment, Wait: a.cfg.LockTimeout,
+				Holder: kube.Holder{ID: runID, Repository: a.run.Repository, RunURL: a.run.RunURL, Actor: a.run.Actor, Environment: a.cfg.Environment},
+			})
+			if err != nil {
+				return nil, err
+			}
+			return func() {
+				rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = lock.Release(rctx)
+			}, nil
+		},
+		History: func(ctx context.Context, o *pipeline.Outcome) error {
+			doc, _ := json.Marshal(a.recorder.Document())
+			return kube.AppendHistory(ctx, a.client, a.cfg.Namespace, a.cfg.Deployment, kube.Record{
+				ID: a.cfg.DeploymentID, Environment: a.cfg.Environment, Image: a.cfg.Image, PreviousImage: o.Run.PreviousImage,
+				Strategy: string(a.cfg.Strategy), Status: kube.RecordStatus(o.Result.Status), Reason: o.Result.Reason,
+				Revision: o.Deployed.Revision, ActiveColor: o.Result.ActiveColor, Actor: a.run.Actor, RunURL: a.run.RunURL,
+				StartedAt: o.Run.StartedAt, FinishedAt: o.Result.FinishedAt, Report: doc,
+			})
+		},
+	}
+	a.outcome = pipeline.Run(ctx, a.cfg, deps)
+	term.flush()
+	a.writeReport()
+	if a.outcome.Err != nil {
+		if errs := config.InputErrors(a.outcome.Err); len(errs) > 0 {
+			return exitBadInput
+		}
+	}
+	return a.outcome.ExitCode()
+}
+
+// writeReport writes the JSON report into the workspace (in a container
+// action the only directory the runner shares) and remembers its path,
+// relative to the workspace, for the report-path output.
+func (a *app) writeReport() {
+	dir := a.getenv("GITHUB_WORKSPACE")
+	if dir == "" {
+		dir = "."
+	}
+	name := fmt.Sprintf("greenlight-report-%s-%s.json", a.cfg.Environment, shortID(a.cfg.DeploymentID))
+	var buf bytes.Buffer
+	if err := report.WriteJSON(&buf, a.recorder.Document()); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err == nil {
+			a.reportPath = name
+			return
+		}
+	}
+	fmt.Fprintf(a.stderr, "greenlight: could not write the JSON report %s in %s\n", name, dir)
+}
+
+func (a *app) target() (health.Target, error) {
+	if a.cfg.URL != "" {
+		return health.NewURLTarget(a.cfg.URL, health.TLSOptions{})
+	}
+	port := ""
+	if a.cfg.ServicePort > 0 {
+		port = strconv.Itoa(a.cfg.ServicePort)
+	}
+	svc := a.cfg.Service
+	if svc == "" {
+		svc = a.cfg.Deployment
+	}
+	return health.NewServiceProxyTarget(a.rest, a.cfg.Namespace, svc, port)
+}
+
+func (a *app) checkOptions(mode health.Mode) health.CheckOptions {
+	p := health.DefaultPaths()
+	if hp := a.cfg.HealthPaths; len(hp) > 0 {
+		p.Basic = hp[0]
+		if len(hp) > 1 {
+			p.Ready = hp[1]
+		}
+		if len(hp) > 2 {
+			p.Detailed = hp[2]
+		}
+	}
+	return health.CheckOptions{Mode: mode, Paths: p, Token: a.cfg.HealthCheckToken.Reveal(), Timeout: a.cfg.Timeout}
+}
+
+// healthCheck is the guide's health-check script: the modes are flags.
+func (a *app) healthCheck(ctx context.Context) int {
+	target, err := a.target()
+	if err != nil {
+		fmt.Fprintf(a.stderr, "greenlight health-check: %v\n", err)
+		return exitBadInput
+	}
+	switch {
+	case a.extras["verify-traffic"] == "true":
+		want := pipeline.VersionOf(a.cfg.Image)
+		if want == "" {
+			fmt.Fprintln(a.stderr, "greenlight health-check: input \"image\": --verify-traffic needs the deployed image (with a tag) to know which version must answer")
+			return exitBadInput
+		}
+		res := health.VerifyTraffic(ctx, target, want, 10, a.checkOptions(health.ModeVerifyTraffic))
+		fmt.Fprintf(a.stdout, "traffic %s: %s\n", passFail(res.Passed), firstNonEmpty(res.Reason, res.Summary))
+		return exitFor(res.Passed)
+	case a.extras["verify-rollback"] == "true":
+		prev, err := a.previousImage(ctx)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "greenlight health-check: %v\n", err)
+			return exitFailed
+		}
+		res := health.VerifyRollback(ctx, target, pipeline.VersionOf(prev), 10, a.checkOptions(health.ModeVerifyRollback))
+		fmt.Fprintf(a.stdout, "rollback to %s %s: %s\n", prev, passFail(res.Passed), res.Reason)
+		return exitFor(res.Passed)
+	}
+	mode := health.ModePostDeployment
+	if a.extras["pre-deployment"] == "true" {
+		mode = health.ModePreDeployment
+	}
+	res := health.Check(ctx, target, a.checkOptions(mode))
+	for _, ep := range res.Endpoints {
+		fmt.Fprintf(a.stdout, "%-18s %3d  %8s  %-10s %s\n", ep.Path, ep.StatusCode, ep.Timing.Total.Round(time.Millisecond), ep.Version, ep.Failure)
+	}
+	fmt.Fprintf(a.stdout, "%s (%s, %d attempts): %s\n", passFail(res.Healthy), mode, res.Attempts, firstNonEmpty(res.Reason, "all endpoints healthy"))
+	return exitFor(res.Healthy)
+}
+
+// previousImage reads the image the last recorded deploy replaced.
+func (a *app) previousImage(ctx context.Context) (string, error) {
+	records, err := kube.ReadHistory(ctx, a.client, a.cfg.Namespace, a.cfg.Deployment)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range records {
+		if r.Status == kube.RecordRolledBack && r.PreviousImage != "" {
+			return r.PreviousImage, nil
+		}
+	}
+	return "", fmt.Errorf("no rolled-back deploy of %s/%s in the history to verify", a.cfg.Namespace, a.cfg.Deployment)
+}
+
+func (a *app) monitor(ctx context.Context) int {
+	target, err := a.target()
+	if err != nil {
+		fmt.Fprintf(a.stderr, "greenlight monitor: %v\n", err)
+		return exitBadInput
+	}
+	duration := a.cfg.MonitorDuration
+	if a.extras["extended"] == "true" {
+		duration *= 2
+	}
+	opts := monitor.Options{Endpoints: []string{a.checkOptions("").Paths.Basic}, Interval: a.cfg.MonitorInterval, Duration: duration, Rules: rulesOf(a.cfg)}
+	probe := func(ctx context.Context, endpoint string) monitor.Sample {
+		p := health.Probe(ctx, target, endpoint, min(a.cfg.Timeout, max(a.cfg.MonitorInterval, time.Second)))
+		return monitor.Sample{Time: p.Time, Endpoint: p.Path, Latency: p.Latency, StatusCode: p.StatusCode, OK: p.OK, Err: p.Err}
+	}
+	fmt.Fprintf(a.stdout, "monitoring %s for %s every %s\n", target.Name(), duration, a.cfg.MonitorInterval)
+	res := monitor.Run(ctx, opts, probe, func(e monitor.Event) {
+		switch e.Kind {
+		case monitor.EventAlertRaised:
+			fmt.Fprintf(a.stdout, "ALERT    %s\n", e.Alert.Verdict.Message)
+		case monitor.EventAlertResolved:
+			fmt.Fprintf(a.stdout, "RESOLVED %s\n", e.Alert.Rule)
+		case monitor.EventProgress:
+			s := e.Snapshot
+			line := fmt.Sprintf("probes %d  p95 %s  errors %.1f%%  availability %.1f%%", s.Count, s.Latency.P95.Round(time.Millisecond), s.ErrorRate*100, s.Availability*100)
+			if a.terminal {
+				fmt.Fprintf(a.stdout, "\r%-80s", line)
+			}
+		}
+	})
+	s := res.Snapshot
+	fmt.Fprintf(a.stdout, "\n%d probes: p50 %s p95 %s p99 %s max %s, errors %.2f%%, availability %.2f%%\n", s.Count,
+		s.Latency.P50.Round(time.Millisecond), s.Latency.P95.Round(time.Millisecond), s.Latency.P99.Round(time.Millisecond), s.Latency.Max.Round(time.Millisecond), s.ErrorRate*100, s.Availability*100)
+	if res.Rollback != nil {
+		fmt.Fprintf(a.stdout, "ROLLBACK recommended: %s\n", res.Rollback.Message)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// rollback returns the environment to the previous version by hand.
+func (a *app) rollback(ctx context.Context) int {
+	var toRevision int64
+	if v := a.extras["to-revision"]; v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			fmt.Fprintf(a.stderr, "greenlight rollback: --to-revision %q: want a revision number from `kubectl rollout history`, 1 or more\n", v)
+			return exitBadInput
+		}
+		toRevision = n
+	}
+	if a.cfg.Strategy == config.BlueGreen {
+		svcName := a.cfg.Service
+		if svcName == "" {
+			svcName = a.cfg.Deployment
+		}
+		svc, err := a.client.CoreV1().Services(a.cfg.Namespace).Get(ctx, svcName, getOptions)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "greenlight rollback: get service %s: %v\n", svcName, kube.ClassifyAPIError(err))
+			return exitFailed
+		}
+		active := kube.ActiveColor(svc)
+		prev, ok := kube.PreviousSelector(svc)
+		if active == "" || !ok {
+			fmt.Fprintf(a.stderr, "greenlight rollback: service %s/%s has no blue-green switch to undo\n", a.cfg.Namespace, svcName)
+			return exitFailed
+		}
+		prevDeployment := strategy.ColorDeployment(a.cfg.Deployment, prev[kube.ColorLabel])
+		if prev[kube.ColorLabel] == "" {
+			prevDeployment = a.cfg.Deployment
+		}
+		if err := kube.ScaleDeployment(ctx, a.client, a.cfg.Namespace, prevDeployment, currentReplicas(ctx, a.client, a.cfg.Namespace, strategy.ColorDeployment(a.cfg.Deployment, active))); err != nil {
+			fmt.Fprintf(a.stderr, "greenlight rollback: %v\n", err)
+			return exitFailed
+		}
+		if _, err := kube.WaitRollout(ctx, a.client, a.cfg.Namespace, prevDeployment, kube.WaitOptions{Timeout: a.cfg.RolloutTimeout}); err != nil {
+			fmt.Fprintf(a.stderr, "greenlight rollback: %s did not become ready: %v\n", prevDeployment, err)
+			return exitFailed
+		}
+		d := &strategy.Deployed{Strategy: strategy.NameBlueGreen, Deployment: strategy.ColorDeployment(a.cfg.Deployment, active), Color: active,
+			PreviousColor: prev[kube.ColorLabel], PreviousDeployment: prevDeployment, PreviousSelector: prev, Switched: true}
+		bg := &strategy.BlueGreen{Client: a.client}
+		if err := bg.Rollback(ctx, strategy.Target{Namespace: a.cfg.Namespace, Deployment: a.cfg.Deployment, Service: svcName}, d); err != nil {
+			fmt.Fprintf(a.stderr, "greenlight rollback: %v\n", err)
+			return exitFailed
+		}
+		fmt.Fprintf(a.stdout, "service %s switched back to %s in %s\n", svcName, prevDeployment, d.SwitchTime.Round(time.Millisecond))
+		return exitOK
+	}
+	res, err := kube.Undo(ctx, a.client, a.cfg.Namespace, a.cfg.Deployment, toRevision)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "greenlight rollback: %v\n", err)
+		return exitFailed
+	}
+	if res.Skipped {
+		fmt.Fprintf(a.stdout, "deployment %s already runs revision %d\n", a.cfg.Deployment, res.To.Number)
+		return exitOK
+	}
+	if _, err := kube.WaitRollout(ctx, a.client, a.cfg.Namespace, a.cfg.Deployment, kube.WaitOptions{Timeout: a.cfg.RolloutTimeout}); err != nil {
+		fmt.Fprintf(a.stderr, "greenlight rollback: the rollback to revision %d did not become ready: %v\n", res.To.Number, err)
+		return exitFailed
+	}
+	fmt.Fprintf(a.stdout, "deployment %s rolled back to revision %d (%s)\n", a.cfg.Deployment, res.To.Number, strings.Join(res.To.Images, ", "))
+	return exitOK
+}
+
+// report rebuilds a past deploy's report from the cluster's history.
+func (a *app) report(ctx context.Context) int {
+	records, err := kube.ReadHistory(ctx, a.client, a.cfg.Namespace, a.cfg.Deployment)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "greenlight report: %v\n", err)
+		return exitFailed
+	}
+	id := a.cfg.DeploymentID
+	rec, ok := kube.FindRecord(records, id)
+	if !ok {
+		fmt.Fprintf(a.stderr, "greenlight report: input \"deployment-id\": no deploy %q of %s/%s in the cluster's history (%d records)\n", id, a.cfg.Namespace, a.cfg.Deployment, len(records))
+		return exitBadInput
+	}
+	format := a.extras["format"]
+	if format == "" {
+		format = "text"
+	}
+	var doc report.Document
+	if len(rec.Report) > 0 {
+		if doc, err = report.ReadJSON(bytes.NewReader(rec.Report)); err != nil {
+			fmt.Fprintf(a.stderr, "greenlight report: the recorded report of %s is unreadable: %v\n", id, err)
+			return exitFailed
+		}
+	}
+	switch format {
+	case "json":
+		if len(rec.Report) == 0 {
+			_ = json.NewEncoder(a.stdout).Encode(rec)
+			return exitOK
+		}
+		_ = report.WriteJSON(a.stdout, doc)
+	case "markdown":
+		fmt.Fprint(a.stdout, report.Markdown(doc))
+	case "text":
+		if len(rec.Report) == 0 {
+			fmt.Fprintf(a.stdout, "%s %s %s → %s (%s)\n", rec.ID, rec.Status, rec.PreviousImage, rec.Image, rec.Reason)
+			return exitOK
+		}
+		fmt.Fprint(a.stdout, report.Text(doc))
+	default:
+		fmt.Fprintf(a.stderr, "greenlight report: --format %q; accepted: markdown, json, text\n", format)
+		return exitBadInput
+	}
+	return exitOK
+}
+
+func rulesOf(cfg config.Config) monitor.Rules {
+	return monitor.Rules{
+		Window: monitor.DefaultWindow, MinSamples: cfg.MinSamples,
+		AlertResponseTime: cfg.AlertResponseTime, AlertErrorRate: cfg.AlertErrorRate,
+		AlertAvailability: cfg.AlertAvailability, AlertConsecutiveFailures: cfg.AlertConsecutiveFailures,
+		RollbackErrorRate: cfg.RollbackErrorRate, RollbackConsecutiveFailures: cfg.RollbackConsecutiveFailures,
+	}
+}
+
+func passFail(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+func exitFor(ok bool) int {
+	if ok {
+		return exitOK
+	}
+	return exitFailed
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func randomID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	if id == "" {
+		return "local"
+	}
+	return id
+}

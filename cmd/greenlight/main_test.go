@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/ebeautything/greenlight/internal/testcluster"
+)
+
+var (
+	cluster testcluster.Shared
+	// binary is greenlight built as the Dockerfile builds it.
+	binary string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "greenlight-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "greenlight")
+	build := exec.Command("go", "build", "-trimpath", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build greenlight: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := testcluster.Main(m, &cluster)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}

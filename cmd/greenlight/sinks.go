@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ebeautything/greenlight/internal/event"
+)
+
+var getOptions = metav1.GetOptions{}
+
+// fanOut hands each event to every sink in order; sinks do not block.
+func fanOut(sinks []event.Sink) event.Sink {
+	return event.SinkFunc(func(e event.Event) {
+		for _, s := range sinks {
+			s.Handle(e)
+		}
+	})
+}
+
+// terminalSink prints one line per event. In the action log each stage is
+// a collapsible group; on a terminal, rollout and monitor progress update
+// one line in place.
+type terminalSink struct {
+	w        io.Writer
+	tty      bool
+	groups   bool
+	inGroup  bool
+	progress bool
+	lives    int
+	lastLive string
+}
+
+func newTerminalSink(w io.Writer, tty, groups bool) *terminalSink {
+	return &terminalSink{w: w, tty: tty, groups: groups}
+}
+
+func (t *terminalSink) Handle(e event.Event) {
+	switch e.Kind {
+	case event.RunStarted:
+		r := e.Run
+		t.line("greenlight: deploying %s to %s (%s, %s/%s)", r.Image, r.Environment, r.Strategy, r.Namespace, r.Deployment)
+	case event.StageStarted:
+		if t.groups {
+			t.line("::group::%s", e.Stage)
+			t.inGroup = true
+		} else {
+			t.line("▶ %s", e.Stage)
+		}
+	case event.StageFinished:
+		t.line("%s %s: %s", mark(e.Outcome), e.Stage, e.Message)
+		for _, f := range e.Findings {
+			t.line("    %s %s: %s", f.Kind, f.Subject, strings.ReplaceAll(f.Message, "\n", "\n    "))
+		}
+		if t.inGroup {
+			t.line("::endgroup::")
+			t.inGroup = false
+		}
+	case event.StepFinished:
+		t.line("  · %s", e.Message)
+	case event.RolloutProgress:
+		t.live("  … %s", e.Message)
+	case event.HealthChecked:
+		h := e.Health
+		t.line("  health (%s) %s: %s", h.Mode, okText(h.Healthy), firstNonEmpty(h.Reason, fmt.Sprintf("%d endpoints healthy, version %s", len(h.Endpoints), h.Version)))
+	case event.SmokeTested:
+		passed := 0
+		for _, s := range e.Smoke {
+			if s.Passed {
+				passed++
+			}
+		}
+		t.line("  smoke tests: %d of %d passed", passed, len(e.Smoke))
+	case event.TrafficVerified:
+		t.line("  traffic %s: %s", okText(e.Traffic.Passed), firstNonEmpty(e.Traffic.Reason, e.Traffic.Summary))
+	case event.MonitorProgress:
+		s := e.Snapshot
+		t.live("  probes %d  p95 %s  errors %.1f%%  availability %.1f%%", s.Count, s.Latency.P95.Round(time.Millisecond), s.ErrorRate*100, s.Availability*100)
+	case event.AlertRaised:
+		t.line("  ⚠ alert: %s", e.Message)
+	case event.AlertResolved:
+		t.line("  ✓ resolved: %s", e.Alert.Rule)
+	case event.RollbackStarted:
+		t.line("↩ rolling back: %s", e.Message)
+	case event.Warning:
+		if t.groups {
+			t.line("::warning::%s", escapeCommand(e.Message))
+		} else {
+			t.line("warning: %s", e.Message)
+		}
+	case event.RunFinished:
+		t.line("%s %s: %s", statusMark(e.Result.Status), e.Result.Status, e.Result.Reason)
+		if e.Result.ManualCommand != "" && e.Result.Status != event.StatusSucceeded {
+			t.line("  by hand: %s", e.Result.ManualCommand)
+		}
+	}
+}
+
+// live prints a progress line: in place on a terminal, else as a line.
+func (t *terminalSink) live(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if t.tty {
+		fmt.Fprintf(t.w, "\r\033[K%s", msg)
+		t.progress = true
+		return
+	}
+	// In a log, repeat nothing and keep monitor progress to one line in ten.
+	t.lives++
+	if msg == t.lastLive || (strings.HasPrefix(msg, "  probes") && t.lives%10 != 1) {
+		return
+	}
+	t.lastLive = msg
+	t.line("%s", msg)
+}
+
+func (t *terminalSink) line(format string, args ...any) {
+	if t.progress {
+		fmt.Fprintln(t.w)
+		t.progress = false
+	}
+	fmt.Fprintf(t.w, format+"\n", args...)
+}
+
+func (t *terminalSink) flush() {
+	if t.progress {
+		fmt.Fprintln(t.w)
+		t.progress = false
+	}
+}
+
+func mark(o event.Outcome) string {
+	switch o {
+	case event.Succeeded:
+		return "✓"
+	case event.Skipped:
+		return "–"
+	case event.Cancelled:
+		return "⊘"
+	}
+	return "✗"
+}
+
+func statusMark(s event.Status) string {
+	switch s {
+	case event.StatusSucceeded:
+		return "✅"
+	case event.StatusRolledBack:
+		return "↩️"
+	case event.StatusRollbackFailed:
+		return "🚨"
+	}
+	return "❌"
+}
+
+func okText(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "FAILED"
+}
+
+// escapeCommand keeps a message on one workflow-command line.
+func escapeCommand(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+func currentReplicas(ctx context.Context, client kubernetes.Interface, namespace, name string) int32 {
+	d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, getOptions)
+	if err != nil || d.Spec.Replicas == nil || *d.Spec.Replicas == 0 {
+		return 1
+	}
+	return *d.Spec.Replicas
+}

@@ -1,0 +1,389 @@
+// Package pipeline runs a deploy: validate → deploy → verify → monitor, and
+// rolls back when verification fails or monitoring says so. It decides; it
+// never formats output or talks to GitHub or Slack: everything it learns
+// leaves as events.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/ebeautything/greenlight/internal/config"
+	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/health"
+	"github.com/ebeautything/greenlight/internal/kube"
+	"github.com/ebeautything/greenlight/internal/monitor"
+	"github.com/ebeautything/greenlight/internal/strategy"
+)
+
+// Deps are the pipeline's connections to the world, injected so tests use
+// a real cluster and real servers without globals.
+type Deps struct {
+	Client  kubernetes.Interface
+	REST    *rest.Config
+	Applier *kube.Applier
+	Files   kube.ManifestFiles
+	// ReadFile reads the smoke-test file.
+	ReadFile func(string) ([]byte, error)
+	// Sink receives every event; it must not block.
+	Sink event.Sink
+	// Run is the identity known before the run: repository, run URL,
+	// actor, SHA. The pipeline fills in the rest.
+	Run event.Run
+	// Lock takes the environment's deploy lock; nil runs without one.
+	Lock func(ctx context.Context) (release func(), err error)
+	// History records a finished run in the cluster; nil keeps none.
+	History func(ctx context.Context, o *Outcome) error
+	// TLS adds a CA bundle for the environment URL.
+	TLS health.TLSOptions
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// StageResult is how one stage went.
+type StageResult struct {
+	Stage    event.Stage   `json:"stage"`
+	Outcome  event.Outcome `json:"outcome"`
+	Started  time.Time     `json:"started"`
+	Finished time.Time     `json:"finished"`
+	Finding  string        `json:"finding,omitempty"`
+}
+
+// Outcome is the whole run's result.
+type Outcome struct {
+	Run      event.Run         `json:"run"`
+	Result   event.Result      `json:"result"`
+	Stages   []StageResult     `json:"stages"`
+	Deployed strategy.Deployed `json:"deployed"`
+	Monitor  *monitor.Result   `json:"-"`
+	// Err is the cause of a failure, for the log.
+	Err error `json:"-"`
+}
+
+// ExitCode is the process exit code for the outcome: 0 succeeded, 1
+// anything else.
+func (o *Outcome) ExitCode() int {
+	if o.Result.Status == event.StatusSucceeded {
+		return 0
+	}
+	return 1
+}
+
+type run struct {
+	cfg      config.Config
+	deps     Deps
+	out      *Outcome
+	strategy strategy.Strategy
+	target   strategy.Target
+	public   health.Target
+	objs     []*unstructured.Unstructured
+	version  string
+	// deployStarted is set once the cluster may have been changed.
+	deployStarted bool
+}
+
+// Run executes a deploy and returns its outcome; it never panics on a
+// cluster or network failure, and it always emits RunFinished.
+func Run(ctx context.Context, cfg config.Config, deps Deps) *Outcome {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Sink == nil {
+		deps.Sink = event.SinkFunc(func(event.Event) {})
+	}
+	r := &run{cfg: cfg, deps: deps, out: &Outcome{}}
+	r.out.Run = r.identity()
+	r.version = VersionOf(cfg.Image)
+	r.emit(event.Event{Kind: event.RunStarted, Run: &r.out.Run})
+	r.execute(ctx)
+	r.out.Result.FinishedAt = deps.Now()
+	r.emit(event.Event{Kind: event.RunFinished, Run: &r.out.Run, Result: &r.out.Result, Message: r.out.Result.Reason})
+	// Recorded after RunFinished, so the stored report has the result; a run
+	// that stopped in validate changed nothing and leaves no record.
+	if r.deps.History != nil && r.deployStarted {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if err := r.deps.History(hctx, r.out); err != nil {
+			r.warn("record the deploy in the cluster's history: %v", err)
+		}
+		cancel()
+	}
+	return r.out
+}
+
+func (r *run) identity() event.Run {
+	run := r.deps.Run
+	run.Environment = r.cfg.Environment
+	run.Strategy = string(r.cfg.Strategy)
+	run.Namespace = r.cfg.Namespace
+	run.Deployment = r.cfg.Deployment
+	run.Service = r.serviceName()
+	run.Image = r.cfg.Image
+	run.DeploymentID = r.cfg.DeploymentID
+	run.EnvironmentURL = r.cfg.URL
+	run.SkipTests = r.cfg.SkipTests
+	run.Production = strings.EqualFold(r.cfg.Environment, "production")
+	run.StartedAt = r.deps.Now()
+	return run
+}
+
+func (r *run) serviceName() string {
+	if r.cfg.Service != "" {
+		return r.cfg.Service
+	}
+	return r.cfg.Deployment
+}
+
+func (r *run) execute(ctx context.Context) {
+	fail := func(err error) {
+		r.out.Result.Status = event.StatusFailed
+		r.out.Result.Reason = oneSentence(err)
+		r.out.Err = err
+	}
+	var release func()
+	if err := r.stage(ctx, event.Validate, func(ctx context.Context) (string, error) {
+		var err error
+		release, err = r.validate(ctx)
+		return "inputs, cluster, permissions, manifests and current version checked", err
+	}); err != nil {
+		fail(err)
+		return
+	}
+	if release != nil {
+		defer release()
+	}
+
+	var deployed strategy.Deployed
+	r.deployStarted = true
+	if err := r.stage(ctx, event.Deploy, func(ctx context.Context) (string, error) {
+		var err error
+		deployed, err = r.strategy.Deploy(ctx, r.target)
+		r.out.Deployed = deployed
+		r.out.Run.PreviousImage = deployed.PreviousImage
+		r.out.Result.Revision = revisionText(deployed)
+		r.out.Result.ActiveColor = deployed.Color
+		if err != nil {
+			return "", err
+		}
+		if deployed.Unchanged {
+			r.warn("%s already runs %s: nothing was rolled out", r.cfg.Deployment, r.cfg.Image)
+			return "already running " + r.cfg.Image + ": nothing rolled out", nil
+		}
+		return fmt.Sprintf("%s rolled out to %s", r.cfg.Image, deployed.Deployment), nil
+	}); err != nil {
+		fail(err)
+		if r.out.Deployed.Switched {
+			r.rollback(ctx, err)
+		}
+		return
+	}
+	r.out.Run.PreviousImage = deployed.PreviousImage
+
+	if err := r.stage(ctx, event.Verify, r.verify); err != nil {
+		fail(err)
+		r.rollback(ctx, err)
+		return
+	}
+	var verdict *monitor.Verdict
+	if err := r.stage(ctx, event.Monitor, func(ctx context.Context) (string, error) {
+		res := r.monitor(ctx)
+		r.emit(event.Event{Kind: event.MonitorProgress, Stage: event.Monitor, Snapshot: &res.Snapshot, Series: res.Series})
+		r.out.Monitor = &res
+		r.out.Result.Monitor = &res.Snapshot
+		if res.Rollback != nil {
+			verdict = res.Rollback
+			return "", fmt.Errorf("monitoring: %s", res.Rollback.Message)
+		}
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("monitoring cancelled: %w", ctx.Err())
+		}
+		if res.Ticks == 0 {
+			return "monitoring is off for this environment", nil
+		}
+		s := res.Snapshot
+		return fmt.Sprintf("%d probes over %s: p95 %s, errors %.1f%%, availability %.1f%%", s.Count, res.Duration.Round(time.Second), s.Latency.P95.Round(time.Millisecond), s.ErrorRate*100, s.Availability*100), nil
+	}); err != nil {
+		fail(err)
+		r.rollback(ctx, err, verdict)
+		return
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if err := r.strategy.Finish(fctx, r.target, &r.out.Deployed); err != nil {
+		r.warn("finish the deploy: %v", err)
+	}
+	r.out.Result.Status = event.StatusSucceeded
+	r.out.Result.Reason = fmt.Sprintf("%s is serving in %s", r.cfg.Image, r.cfg.Environment)
+}
+
+// stage runs one stage between its started and finished events.
+func (r *run) stage(ctx context.Context, s event.Stage, f func(ctx context.Context) (string, error)) error {
+	res := StageResult{Stage: s, Started: r.deps.Now()}
+	r.emit(event.Event{Kind: event.StageStarted, Stage: s})
+	finding, err := f(ctx)
+	res.Finished = r.deps.Now()
+	res.Outcome = event.Succeeded
+	res.Finding = finding
+	if err != nil {
+		res.Outcome = event.Failed
+		if ctx.Err() != nil {
+			res.Outcome = event.Cancelled
+		}
+		res.Finding = oneSentence(err)
+	}
+	r.out.Stages = append(r.out.Stages, res)
+	r.emit(event.Event{Kind: event.StageFinished, Stage: s, Outcome: res.Outcome, Message: res.Finding, Findings: findingsOf(err)})
+	return err
+}
+
+// rollback returns traffic to the previous version when the policy allows,
+// verifies it, and sets the run's status.
+func (r *run) rollback(ctx context.Context, cause error, verdict ...*monitor.Verdict) {
+	r.out.Result.ManualCommand = r.manualCommand()
+	if r.out.Deployed.Unchanged || (r.out.Deployed.Strategy == strategy.NameBlueGreen && !r.out.Deployed.Switched) ||
+		(r.out.Deployed.Strategy == strategy.NameRolling && r.out.Deployed.PreviousRevision == 0) {
+		return
+	}
+	if !r.cfg.AutoRollback && ctx.Err() == nil {
+		r.warn("auto-rollback is off: %s stays deployed although %s", r.cfg.Image, oneSentence(cause))
+		return
+	}
+	ev := event.Event{Kind: event.RollbackStarted, Stage: event.Rollback, Message: oneSentence(cause)}
+	if len(verdict) > 0 && verdict[0] != nil {
+		ev.Verdict = verdict[0]
+		if r.out.Monitor != nil {
+			ev.Evidence = r.out.Monitor.Evidence
+		}
+	}
+	r.emit(ev)
+	// The rollback must happen even when the run was cancelled.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RolloutTimeout+r.cfg.Timeout+time.Minute)
+	defer cancel()
+	err := r.stage(rctx, event.Rollback, func(ctx context.Context) (string, error) {
+		if err := r.strategy.Rollback(ctx, r.target, &r.out.Deployed); err != nil {
+			return "", err
+		}
+		if r.public.Name() == "" || r.out.Deployed.PreviousImage == "" {
+			return "previous version restored", nil
+		}
+		prev := VersionOf(r.out.Deployed.PreviousImage)
+		res := health.VerifyRollback(ctx, r.public, prev, 10, r.checkOptions(health.ModeVerifyRollback))
+		if !res.Passed {
+			return "", fmt.Errorf("the rolled-back version is not serving: %s", res.Reason)
+		}
+		return fmt.Sprintf("%s serving again and healthy", r.out.Deployed.PreviousImage), nil
+	})
+	r.emit(event.Event{Kind: event.RollbackFinished, Stage: event.Rollback, Outcome: outcomeOf(err), Message: errText(err)})
+	r.out.Result.RolledBack = err == nil
+	if err != nil {
+		r.out.Result.Status = event.StatusRollbackFailed
+		r.out.Result.Reason = "the rollback failed: " + oneSentence(err) + "; it was started because " + oneSentence(cause)
+		r.out.Err = errors.Join(cause, err)
+		return
+	}
+	r.out.Result.Status = event.StatusRolledBack
+	r.out.Result.Reason = fmt.Sprintf("rolled back to %s because %s", r.out.Deployed.PreviousImage, oneSentence(cause))
+	r.out.Result.ActiveColor = r.out.Deployed.PreviousColor
+}
+
+func (r *run) manualCommand() string {
+	ns, d := r.cfg.Namespace, r.out.Deployed
+	if d.Strategy == strategy.NameBlueGreen && d.PreviousColor != "" {
+		return fmt.Sprintf("kubectl -n %s patch service %s -p '{\"spec\":{\"selector\":{\"%s\":\"%s\"}}}'", ns, r.serviceName(), kube.ColorLabel, d.PreviousColor)
+	}
+	if d.PreviousRevision > 0 {
+		return fmt.Sprintf("kubectl -n %s rollout undo deployment/%s --to-revision=%d", ns, r.cfg.Deployment, d.PreviousRevision)
+	}
+	return fmt.Sprintf("greenlight rollback --environment=%s", r.cfg.Environment)
+}
+
+func (r *run) emit(e event.Event) {
+	if e.Time.IsZero() {
+		e.Time = r.deps.Now()
+	}
+	r.deps.Sink.Handle(e)
+}
+
+func (r *run) warn(format string, args ...any) {
+	r.emit(event.Event{Kind: event.Warning, Message: fmt.Sprintf(format, args...)})
+}
+
+// VersionOf is the version an image should report: its tag ("app:v2" →
+// "v2"); empty for a digest-only reference.
+func VersionOf(image string) string {
+	ref, err := kube.ParseImage(image)
+	if err != nil {
+		return ""
+	}
+	return ref.Tag
+}
+
+func revisionText(d strategy.Deployed) string {
+	if d.Strategy == strategy.NameBlueGreen {
+		return d.Color
+	}
+	if d.Revision > 0 {
+		return fmt.Sprint(d.Revision)
+	}
+	return ""
+}
+
+func outcomeOf(err error) event.Outcome {
+	if err != nil {
+		return event.Failed
+	}
+	return event.Succeeded
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return oneSentence(err)
+}
+
+// oneSentence folds an error onto one line.
+func oneSentence(err error) string {
+	if err == nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// findingsOf turns typed failures into report evidence.
+func findingsOf(err error) []event.Finding {
+	var out []event.Finding
+	var rf *kube.RolloutFailure
+	if errors.As(err, &rf) {
+		for _, p := range rf.Pods {
+			out = append(out, event.Finding{Kind: "pod", Subject: p.Pod, Reason: p.Reason, Message: p.Summary()})
+		}
+		for _, e := range rf.Events {
+			out = append(out, event.Finding{Kind: "event", Subject: e.Object, Reason: e.Reason, Message: e.Message})
+		}
+	}
+	var pe *permissionError
+	if errors.As(err, &pe) {
+		for _, p := range pe.missing {
+			out = append(out, event.Finding{Kind: "permission", Subject: p.String(), Message: "missing"})
+		}
+		out = append(out, event.Finding{Kind: "fix", Message: pe.rule})
+	}
+	return out
+}
+
+// kindsOf lists the kinds of the manifests, for the permission check.
+func kindsOf(objs []*unstructured.Unstructured) []schema.GroupVersionKind {
+	var out []schema.GroupVersionKind
+	for _, o := range objs {
+		out = append(out, o.GroupVersionKind())
+	}
+	return out
+}

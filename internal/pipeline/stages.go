@@ -1,0 +1,297 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ebeautything/greenlight/internal/config"
+	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/health"
+	"github.com/ebeautything/greenlight/internal/kube"
+	"github.com/ebeautything/greenlight/internal/monitor"
+	"github.com/ebeautything/greenlight/internal/strategy"
+)
+
+// permissionError lists what the credential may not do, with the rule to add.
+type permissionError struct {
+	missing []kube.Permission
+	rule    string
+}
+
+func (e *permissionError) Error() string {
+	return fmt.Sprintf("the kubeconfig's credential lacks %d permission(s) the %s strategy needs (first: %s); nothing was changed", len(e.missing), "deploy", e.missing[0])
+}
+
+// validate changes nothing in the cluster: it checks reachability,
+// permissions and manifests, takes the lock and checks the current version.
+func (r *run) validate(ctx context.Context) (release func(), err error) {
+	cfg := r.cfg
+	if _, err := r.deps.Client.Discovery().ServerVersion(); err != nil {
+		return nil, fmt.Errorf("reach the cluster: %w", kube.ClassifyAPIError(err))
+	}
+	if len(cfg.Manifests) > 0 {
+		objs, err := kube.LoadManifests(r.deps.Files, cfg.Manifests)
+		if err != nil {
+			return nil, &config.InputError{Input: "manifests", Problem: err.Error(), Accepted: "files, directories or globs of Kubernetes YAML or JSON"}
+		}
+		if cfg.Image != "" {
+			if _, err := kube.SubstituteImage(objs, cfg.Container, cfg.Image); err != nil {
+				input := "image"
+				if cfg.Container != "" {
+					input = "container"
+				}
+				return nil, &config.InputError{Input: input, Problem: err.Error(), Accepted: "a container of the manifests' workloads, by name (container) or by the image's repository"}
+			}
+		}
+		r.objs = objs
+	}
+	plan := kube.Plan{Strategy: string(cfg.Strategy), Namespace: cfg.Namespace, ManifestKinds: kindsOf(r.objs), UsesLease: r.deps.Lock != nil}
+	missing, err := kube.CheckPermissions(ctx, r.deps.Client, kube.RequiredPermissions(plan))
+	if err != nil {
+		return nil, fmt.Errorf("check permissions: %w", kube.ClassifyAPIError(err))
+	}
+	if len(missing) > 0 {
+		return nil, &permissionError{missing: missing, rule: kube.FormatRBACRule(missing)}
+	}
+	if len(r.objs) > 0 {
+		if _, err := r.deps.Applier.Apply(ctx, r.objs, cfg.Namespace, true); err != nil {
+			return nil, err
+		}
+	}
+
+	r.target = strategy.Target{
+		Namespace: cfg.Namespace, Deployment: cfg.Deployment, Service: r.serviceName(),
+		Container: cfg.Container, Image: cfg.Image, Manifests: r.objs,
+		Annotations: changeAnnotations(cfg, r.out.Run, r.deps.Now()),
+	}
+	wait := kube.WaitOptions{Timeout: cfg.RolloutTimeout, OnProgress: func(s kube.RolloutState) {
+		r.emit(event.Event{Kind: event.RolloutProgress, Stage: event.Deploy, Message: s.Message})
+	}}
+	onStep := func(s strategy.Step) {
+		msg := s.Name
+		if s.Detail != "" {
+			msg += ": " + s.Detail
+		}
+		if s.Err != "" {
+			msg += ": " + s.Err
+		}
+		r.emit(event.Event{Kind: event.StepFinished, Message: msg})
+	}
+	switch cfg.Strategy {
+	case config.BlueGreen:
+		r.strategy = &strategy.BlueGreen{Client: r.deps.Client, Applier: r.deps.Applier, Wait: wait, OnStep: onStep, Verify: r.verifyPreview}
+	default:
+		r.strategy = &strategy.Rolling{Client: r.deps.Client, Applier: r.deps.Applier, Wait: wait, OnStep: onStep}
+	}
+
+	if cfg.URL != "" {
+		r.public, err = health.NewURLTarget(cfg.URL, r.deps.TLS)
+	} else {
+		port := ""
+		if cfg.ServicePort > 0 {
+			port = strconv.Itoa(cfg.ServicePort)
+		}
+		r.public, err = health.NewServiceProxyTarget(r.deps.REST, cfg.Namespace, r.serviceName(), port)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("health check target: %w", err)
+	}
+
+	if r.deps.Lock != nil {
+		if release, err = r.deps.Lock(ctx); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if err != nil && release != nil {
+			release()
+			release = nil
+		}
+	}()
+
+	// The current version must be healthy before anything changes, or a
+	// rollback would have nothing healthy to return to.
+	if current := r.currentlyServing(ctx); current {
+		res := health.Check(ctx, r.public, r.checkOptions(health.ModePreDeployment))
+		r.emit(event.Event{Kind: event.HealthChecked, Stage: event.Validate, Health: &res})
+		if !res.Healthy {
+			if !cfg.ContinueOnUnhealthy {
+				return nil, fmt.Errorf("the version serving now is unhealthy, so a rollback would have nothing to return to: %s (set continue-on-unhealthy to deploy anyway)", res.Reason)
+			}
+			r.warn("the version serving now is unhealthy (%s); deploying anyway as continue-on-unhealthy is set", res.Reason)
+		}
+	}
+	return release, nil
+}
+
+// currentlyServing tells whether something serves now (not a first deploy).
+func (r *run) currentlyServing(ctx context.Context) bool {
+	_, err := r.deps.Client.CoreV1().Services(r.cfg.Namespace).Get(ctx, r.serviceName(), metav1.GetOptions{})
+	return err == nil
+}
+
+// verifyPreview checks the idle blue-green color through its preview
+// Service, before it gets any traffic.
+func (r *run) verifyPreview(ctx context.Context, p strategy.Preview) error {
+	target, err := health.NewServiceProxyTarget(r.deps.REST, p.Namespace, p.Service, p.Port)
+	if err != nil {
+		return fmt.Errorf("preview target: %w", err)
+	}
+	opts := r.checkOptions(health.ModePostDeployment)
+	if r.cfg.HealthCheckToken != "" {
+		// The API server's proxy does not forward a bearer token.
+		opts.Endpoints = withoutDetailed(opts.Endpoints)
+	}
+	res := health.Check(ctx, target, opts)
+	r.emit(event.Event{Kind: event.HealthChecked, Stage: event.Deploy, Health: &res, Message: "preview of " + p.Color})
+	if !res.Healthy {
+		return fmt.Errorf("%s failed its health check before getting traffic: %s", p.Color, res.Reason)
+	}
+	if r.version != "" {
+		tr := health.VerifyTraffic(ctx, target, r.version, 5, opts)
+		if !tr.Passed {
+			return fmt.Errorf("%s does not serve %s: %s", p.Color, r.version, tr.Reason)
+		}
+	}
+	return r.smoke(ctx, target, event.Deploy)
+}
+
+// verify checks the new version where its traffic arrives: health, smoke
+// tests and proof that answers come from it.
+func (r *run) verify(ctx context.Context) (string, error) {
+	res := health.Check(ctx, r.public, r.checkOptions(health.ModePostDeployment))
+	r.emit(event.Event{Kind: event.HealthChecked, Stage: event.Verify, Health: &res})
+	if !res.Healthy {
+		return "", fmt.Errorf("health check failed: %s", res.Reason)
+	}
+	if err := r.smoke(ctx, r.public, event.Verify); err != nil {
+		return "", err
+	}
+	if r.version == "" {
+		r.warn("the image %s has no tag to compare with the served version: traffic verification skipped", r.cfg.Image)
+		return "healthy", nil
+	}
+	tr := health.VerifyTraffic(ctx, r.public, r.version, 10, r.checkOptions(health.ModeVerifyTraffic))
+	r.emit(event.Event{Kind: event.TrafficVerified, Stage: event.Verify, Traffic: &tr})
+	if !tr.Passed {
+		return "", fmt.Errorf("traffic verification failed: %s", tr.Reason)
+	}
+	return fmt.Sprintf("healthy; %s", tr.Summary), nil
+}
+
+func (r *run) smoke(ctx context.Context, target health.Target, stage event.Stage) error {
+	if r.cfg.SmokeTests == "" {
+		return nil
+	}
+	if r.cfg.SkipTests {
+		if stage == event.Verify {
+			r.warn("smoke tests skipped (skip-tests) in %s", r.cfg.Environment)
+		}
+		return nil
+	}
+	data, err := r.deps.ReadFile(r.cfg.SmokeTests)
+	if err != nil {
+		return fmt.Errorf("read smoke tests %s: %w", r.cfg.SmokeTests, err)
+	}
+	suite, err := health.ParseSmokeTests(data)
+	if err != nil {
+		return fmt.Errorf("smoke tests %s: %w", r.cfg.SmokeTests, err)
+	}
+	token := r.cfg.HealthCheckToken.Reveal()
+	results := health.RunSmokeTests(ctx, target, suite, token)
+	r.emit(event.Event{Kind: event.SmokeTested, Stage: stage, Smoke: results})
+	for _, res := range results {
+		if !res.Passed {
+			return fmt.Errorf("smoke test %q failed: %s", res.Name, res.Failure)
+		}
+	}
+	return nil
+}
+
+// monitor watches the new version for the environment's duration.
+func (r *run) monitor(ctx context.Context) monitor.Result {
+	cfg := r.cfg
+	paths := r.paths()
+	opts := monitor.Options{
+		Endpoints: []string{paths.Basic},
+		Interval:  cfg.MonitorInterval,
+		Duration:  cfg.MonitorDuration,
+		Timeout:   min(cfg.Timeout, max(cfg.MonitorInterval, time.Second)),
+		Rules: monitor.Rules{
+			Window: monitor.DefaultWindow, MinSamples: cfg.MinSamples,
+			AlertResponseTime: cfg.AlertResponseTime, AlertErrorRate: cfg.AlertErrorRate,
+			AlertAvailability: cfg.AlertAvailability, AlertConsecutiveFailures: cfg.AlertConsecutiveFailures,
+			RollbackErrorRate: cfg.RollbackErrorRate, RollbackConsecutiveFailures: cfg.RollbackConsecutiveFailures,
+		},
+	}
+	target := r.public
+	probe := func(ctx context.Context, endpoint string) monitor.Sample {
+		p := health.Probe(ctx, target, endpoint, opts.Timeout)
+		return monitor.Sample{Time: p.Time, Endpoint: p.Path, Latency: p.Latency, StatusCode: p.StatusCode, OK: p.OK, Err: p.Err}
+	}
+	return monitor.Run(ctx, opts, probe, func(e monitor.Event) {
+		switch e.Kind {
+		case monitor.EventAlertRaised:
+			r.emit(event.Event{Kind: event.AlertRaised, Stage: event.Monitor, Alert: e.Alert, Message: e.Alert.Verdict.Message})
+		case monitor.EventAlertResolved:
+			r.emit(event.Event{Kind: event.AlertResolved, Stage: event.Monitor, Alert: e.Alert, Message: e.Alert.Verdict.Message})
+		case monitor.EventProgress:
+			r.emit(event.Event{Kind: event.MonitorProgress, Stage: event.Monitor, Snapshot: e.Snapshot})
+		}
+	})
+}
+
+func (r *run) paths() health.Paths {
+	p := health.DefaultPaths()
+	hp := r.cfg.HealthPaths
+	if len(hp) > 0 {
+		p.Basic = hp[0]
+	}
+	if len(hp) > 1 {
+		p.Ready = hp[1]
+	}
+	if len(hp) > 2 {
+		p.Detailed = hp[2]
+	}
+	return p
+}
+
+func (r *run) checkOptions(mode health.Mode) health.CheckOptions {
+	endpoints := health.AllEndpoints()[:min(len(health.AllEndpoints()), max(1, len(r.cfg.HealthPaths)))]
+	return health.CheckOptions{
+		Mode: mode, Paths: r.paths(), Endpoints: endpoints,
+		Token: r.cfg.HealthCheckToken.Reveal(), Timeout: r.cfg.Timeout,
+	}
+}
+
+func withoutDetailed(eps []health.Endpoint) []health.Endpoint {
+	var out []health.Endpoint
+	for _, e := range eps {
+		if e != health.EndpointDetailed {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// changeAnnotations records who changed what on each object greenlight
+// changes, so `kubectl rollout history` and a later run can tell.
+func changeAnnotations(cfg config.Config, run event.Run, now time.Time) map[string]string {
+	a := map[string]string{
+		"greenlight.dev/deployment-id": cfg.DeploymentID,
+		"greenlight.dev/image":         cfg.Image,
+		"greenlight.dev/deployed-at":   now.UTC().Format(time.RFC3339),
+		"kubernetes.io/change-cause":   fmt.Sprintf("greenlight deploy %s (%s)", cfg.Image, cfg.DeploymentID),
+	}
+	if run.RunURL != "" {
+		a["greenlight.dev/run-url"] = run.RunURL
+	}
+	if run.Actor != "" {
+		a["greenlight.dev/actor"] = run.Actor
+	}
+	return a
+}
