@@ -364,7 +364,7 @@ func Names() []Input {
 		},
 		{
 			Name:        "github-token",
-			Description: "Token for commit statuses and GitHub Deployments, usually ${{ github.token }}. When empty, nothing is written to GitHub's API.",
+			Description: "Token for commit statuses and GitHub Deployments; the default is the workflow's own token (github.token). When empty, nothing is written to GitHub's API.",
 			Accepted:    "a GitHub token without spaces",
 			Kind:        KindSecret,
 			set:         secret(func(c *Config) *Secret { return &c.GitHubToken }, checkToken),
