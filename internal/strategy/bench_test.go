@@ -1,0 +1,214 @@
+package strategy
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ebeautything/greenlight/internal/kube"
+)
+
+// benchIterationTimeout bounds one iteration's cluster work, so a stuck
+// rollout fails the benchmark instead of hanging it.
+const benchIterationTimeout = time.Minute
+
+func newBenchEnv(b *testing.B) env {
+	c := cluster.Get(b)
+	return env{c: c, ns: c.NewNamespace(b), client: c.Client()}
+}
+
+// benchApp creates the same Deployment and Service "shop" as plainApp and
+// waits for the rollout; the router is not needed here.
+func (e env) benchApp(b *testing.B, image string) {
+	b.Helper()
+	ctx := context.Background()
+	labels := map[string]string{"app": "shop"}
+	replicas := int32(2)
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "app", Image: image,
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+					ReadinessProbe: &corev1.Probe{
+						ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health/ready", Port: intstr.FromString("http")}},
+						PeriodSeconds: 1,
+					},
+				}}},
+			},
+		},
+	}
+	_, err := e.client.AppsV1().Deployments(e.ns).Create(ctx, dep, metav1.CreateOptions{})
+	require.NoError(b, err)
+	_, err = e.client.CoreV1().Services(e.ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop"},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+	}, metav1.CreateOptions{})
+	require.NoError(b, err)
+	_, err = kube.WaitRollout(ctx, e.client, e.ns, "shop", kube.WaitOptions{Timeout: time.Minute})
+	require.NoError(b, err)
+}
+
+// statusComplete is kubectl's rule for a finished rollout, applied to a
+// Deployment at generation gen or later: the status describes the spec and
+// every desired replica is updated and available, with no old one left.
+func statusComplete(d *appsv1.Deployment, gen int64) bool {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	s := d.Status
+	return d.Generation >= gen && s.ObservedGeneration >= d.Generation &&
+		s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want
+}
+
+// watchComplete returns when a watch of its own first delivers the
+// Deployment with a complete status for generation gen, independently of
+// kube.WaitRollout's informers.
+func watchComplete(ctx context.Context, client kubernetes.Interface, namespace, name string, gen int64) (time.Time, error) {
+	byName := fields.OneTermEqualSelector("metadata.name", name).String()
+	list, err := client.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{FieldSelector: byName})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("list deployment %s/%s: %w", namespace, name, err)
+	}
+	for i := range list.Items {
+		if statusComplete(&list.Items[i], gen) {
+			return time.Now(), nil
+		}
+	}
+	w, err := client.AppsV1().Deployments(namespace).Watch(ctx, metav1.ListOptions{FieldSelector: byName, ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("watch deployment %s/%s: %w", namespace, name, err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return time.Time{}, fmt.Errorf("watch deployment %s/%s: closed before the rollout completed", namespace, name)
+			}
+			if d, ok := ev.Object.(*appsv1.Deployment); ok && statusComplete(d, gen) {
+				return time.Now(), nil
+			}
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("watch deployment %s/%s: %w", namespace, name, ctx.Err())
+		}
+	}
+}
+
+// percentile is the nearest-rank p-th percentile (0 < p ≤ 1) of samples,
+// 0 when there are none.
+func percentile(samples []float64, p float64) float64 {
+	if len(samples) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(samples)
+	slices.Sort(sorted)
+	rank := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[min(max(rank, 0), len(sorted)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkRolloutDetection measures how long after a Deployment's status
+// becomes complete kube.WaitRollout returns: the lag a deploy adds on top of
+// the rollout itself. Negative samples mean WaitRollout saw the status first.
+func BenchmarkRolloutDetection(b *testing.B) {
+	e := newBenchEnv(b)
+	e.benchApp(b, "sampleapp:v1")
+	images := []string{"sampleapp:v2", "sampleapp:v1"}
+	var lags []float64
+
+	b.ResetTimer()
+	for i := range b.N {
+		ctx, cancel := context.WithTimeout(context.Background(), benchIterationTimeout)
+		change, err := kube.SetImage(ctx, e.client, e.ns, "shop", "", images[i%2], nil)
+		require.NoError(b, err)
+		require.False(b, change.Unchanged)
+
+		type seen struct {
+			at  time.Time
+			err error
+		}
+		complete := make(chan seen, 1)
+		go func() {
+			at, err := watchComplete(ctx, e.client, e.ns, "shop", change.Generation)
+			complete <- seen{at, err}
+		}()
+		_, err = kube.WaitRollout(ctx, e.client, e.ns, "shop", kube.WaitOptions{})
+		returned := time.Now()
+		require.NoError(b, err)
+		s := <-complete
+		cancel()
+		require.NoError(b, s.err)
+		lags = append(lags, ms(returned.Sub(s.at)))
+	}
+	b.StopTimer()
+	b.ReportMetric(percentile(lags, 0.5), "detect-p50-ms")
+	b.ReportMetric(percentile(lags, 0.95), "detect-p95-ms")
+}
+
+// BenchmarkBlueGreenRollbackSwitch measures a blue-green rollback's switch
+// with both colors running: one selector write plus the confirmation that
+// the Service's endpoints list only the previous color.
+func BenchmarkBlueGreenRollbackSwitch(b *testing.B) {
+	e := newBenchEnv(b)
+	e.benchApp(b, "sampleapp:v1")
+	a, err := kube.NewApplier(e.c.Config())
+	require.NoError(b, err)
+	bg := &BlueGreen{Client: e.client, Applier: a, Wait: kube.WaitOptions{Timeout: time.Minute}}
+	ctx := context.Background()
+	target := Target{Namespace: e.ns, Deployment: "shop", Service: "shop", Image: "sampleapp:v2"}
+
+	// Adopt the plain Deployment as blue, then deploy green: the rollback
+	// under test is green → blue, as every one after the first deploy is.
+	first, err := bg.Deploy(ctx, target)
+	require.NoError(b, err)
+	require.NoError(b, bg.Finish(ctx, target, &first))
+	target.Image = "sampleapp:v3"
+	d, err := bg.Deploy(ctx, target)
+	require.NoError(b, err)
+	require.Equal(b, Green, d.Color)
+	svc, err := e.client.CoreV1().Services(e.ns).Get(ctx, "shop", metav1.GetOptions{})
+	require.NoError(b, err)
+	forward := svc.Spec.Selector
+	var switches []float64
+
+	b.ResetTimer()
+	for range b.N {
+		iter, cancel := context.WithTimeout(ctx, benchIterationTimeout)
+		require.NoError(b, bg.Rollback(iter, target, &d))
+		b.StopTimer()
+		switches = append(switches, ms(d.SwitchTime))
+
+		// Bring green back and switch to it again, untimed: Rollback scaled it to zero.
+		require.NoError(b, kube.ScaleDeployment(iter, e.client, e.ns, d.Deployment, 2))
+		_, err := kube.WaitRollout(iter, e.client, e.ns, d.Deployment, kube.WaitOptions{})
+		require.NoError(b, err)
+		_, err = kube.SwitchSelector(iter, e.client, e.ns, "shop", forward)
+		require.NoError(b, err)
+		_, err = kube.WaitEndpoints(iter, e.client, e.ns, "shop", forward, 2, 0)
+		require.NoError(b, err)
+		d.Switched = true
+		cancel()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(percentile(switches, 0.5), "switch-p50-ms")
+	b.ReportMetric(percentile(switches, 0.95), "switch-p95-ms")
+}
