@@ -102,7 +102,12 @@ func (a *Applier) applyOne(ctx context.Context, obj *unstructured.Unstructured, 
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	out, err := resource.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
+	var out *unstructured.Unstructured
+	err = Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
+		var perr error
+		out, perr = resource.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
+		return perr
+	})
 	if err != nil {
 		verb := "apply"
 		if dryRun {
@@ -135,7 +140,16 @@ type ImageChange struct {
 // server-side apply (field manager greenlight), recording annotations on
 // the Deployment. An empty container name means the Deployment's only
 // container, or the one whose repository matches the image.
-func SetImage(ctx context.Context, client kubernetes.Interface, namespace, name, container, image string, annotations map[string]string) (ImageChange, error) {
+func SetImage(ctx context.Context, client kubernetes.Interface, namespace, name, container, image string, annotations map[string]string) (change ImageChange, err error) {
+	err = Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
+		var serr error
+		change, serr = setImageOnce(ctx, client, namespace, name, container, image, annotations)
+		return serr
+	})
+	return change, err
+}
+
+func setImageOnce(ctx context.Context, client kubernetes.Interface, namespace, name, container, image string, annotations map[string]string) (ImageChange, error) {
 	d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return ImageChange{}, fmt.Errorf("get deployment %s/%s: %w", namespace, name, ClassifyAPIError(err))

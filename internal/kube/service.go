@@ -36,6 +36,15 @@ func ActiveColor(svc *corev1.Service) string {
 // SwitchSelector points a Service at a new selector in one write, recording
 // the selector it replaces for a rollback.
 func SwitchSelector(ctx context.Context, client kubernetes.Interface, namespace, service string, selector map[string]string) (previous map[string]string, err error) {
+	err = Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
+		var serr error
+		previous, serr = switchSelectorOnce(ctx, client, namespace, service, selector)
+		return serr
+	})
+	return previous, err
+}
+
+func switchSelectorOnce(ctx context.Context, client kubernetes.Interface, namespace, service string, selector map[string]string) (previous map[string]string, err error) {
 	svc, err := client.CoreV1().Services(namespace).Get(ctx, service, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("get service %s/%s: %w", namespace, service, ClassifyAPIError(err))
@@ -171,7 +180,11 @@ func readyEndpoints(slices []*discoveryv1.EndpointSlice, podLabels func(name str
 // ScaleDeployment sets a Deployment's replicas through the scale subresource.
 func ScaleDeployment(ctx context.Context, client kubernetes.Interface, namespace, name string, replicas int32) error {
 	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, replicas)
-	if _, err := client.AppsV1().Deployments(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager}, "scale"); err != nil {
+	err := Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
+		_, perr := client.AppsV1().Deployments(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager}, "scale")
+		return perr
+	})
+	if err != nil {
 		return fmt.Errorf("scale deployment %s/%s to %d: %w", namespace, name, replicas, ClassifyAPIError(err))
 	}
 	return nil

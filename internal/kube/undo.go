@@ -113,7 +113,11 @@ func Undo(ctx context.Context, client kubernetes.Interface, namespace, name stri
 	if err != nil {
 		return UndoResult{}, fmt.Errorf("roll back deployment %s/%s: encode patch: %w", namespace, name, err)
 	}
-	if _, err := client.AppsV1().Deployments(namespace).Patch(ctx, name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: FieldManager}); err != nil {
+	err = Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
+		_, perr := client.AppsV1().Deployments(namespace).Patch(ctx, name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+		return perr
+	})
+	if err != nil {
 		return UndoResult{}, fmt.Errorf("roll back deployment %s/%s to revision %d: %w", namespace, name, n, ClassifyAPIError(err))
 	}
 	return result, nil
