@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ebeautything/greenlight/internal/event"
 )
 
 // Defaults shared by the sinks.
@@ -407,4 +409,29 @@ func truncate(s string, n int) string {
 		c++
 	}
 	return strings.TrimRight(s[:i], " ") + "…"
+}
+
+// runMemory keeps the run's identity from its RunStarted event, so later
+// events that carry none can still name the run.
+type runMemory struct {
+	mu  sync.Mutex
+	run *event.Run
+}
+
+// observe records the run of a RunStarted event and returns the run an
+// event belongs to: its own, else the remembered one.
+func (m *runMemory) observe(e event.Event) event.Run {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e.Kind == event.RunStarted && e.Run != nil {
+		r := *e.Run
+		m.run = &r
+	}
+	switch {
+	case e.Run != nil:
+		return *e.Run
+	case m.run != nil:
+		return *m.run
+	}
+	return event.Run{}
 }

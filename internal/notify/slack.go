@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ebeautything/greenlight/internal/event"
@@ -40,8 +39,7 @@ type Slack struct {
 	sender  *sender
 	secrets []string
 
-	mu  sync.Mutex
-	run *event.Run
+	runs runMemory
 }
 
 // NewSlack starts a Slack sink. Close must be called to stop it.
@@ -64,19 +62,7 @@ func (s *Slack) Handle(e event.Event) {
 			s.sender.warn(fmt.Sprintf("Slack message for %s not sent: rendering failed: %v", e.Kind, r))
 		}
 	}()
-	s.mu.Lock()
-	if e.Kind == event.RunStarted && e.Run != nil {
-		r := *e.Run
-		s.run = &r
-	}
-	var run event.Run
-	if s.run != nil {
-		run = *s.run
-	}
-	s.mu.Unlock()
-	if e.Run != nil {
-		run = *e.Run
-	}
+	run := s.runs.observe(e)
 
 	var msg slackMessage
 	var what string

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ebeautything/greenlight/internal/event"
@@ -149,8 +148,7 @@ type Webhook struct {
 	secrets []string
 	newID   func() string
 
-	mu  sync.Mutex
-	run *event.Run
+	runs runMemory
 }
 
 // NewWebhook starts an alert webhook sink. Close must be called to stop it.
@@ -183,19 +181,7 @@ func (w *Webhook) Handle(e event.Event) {
 			w.sender.warn(fmt.Sprintf("Alert webhook event for %s not sent: rendering failed: %v", e.Kind, r))
 		}
 	}()
-	w.mu.Lock()
-	if e.Kind == event.RunStarted && e.Run != nil {
-		r := *e.Run
-		w.run = &r
-	}
-	var run event.Run
-	if w.run != nil {
-		run = *w.run
-	}
-	w.mu.Unlock()
-	if e.Run != nil {
-		run = *e.Run
-	}
+	run := w.runs.observe(e)
 
 	we, ok := webhookEvent(run, e, w.secrets)
 	if !ok {
