@@ -9,10 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/ebeautything/greenlight/internal/config"
 	"github.com/ebeautything/greenlight/internal/event"
@@ -116,33 +114,11 @@ func deployWithGreenlight(ctx context.Context, c *testcluster.Cluster, manifest,
 
 // writeManifests writes the payments Deployment and Service.
 func writeManifests(path string, env []corev1.EnvVar) error {
-	replicas := int32(2)
 	labels := map[string]string{"app": "payments"}
-	deployment := &appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{Name: "payments", Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "payments", Image: "sampleapp:placeholder", Env: env,
-					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-					ReadinessProbe: &corev1.Probe{
-						ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health/ready", Port: intstr.FromString("http")}},
-						PeriodSeconds: 1,
-					},
-				}}},
-			},
-		},
-	}
-	service := &corev1.Service{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: metav1.ObjectMeta{Name: "payments"},
-		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
-	}
-	list := map[string]any{"apiVersion": "v1", "kind": "List", "items": []any{deployment, service}}
+	list := map[string]any{"apiVersion": "v1", "kind": "List", "items": []any{
+		testcluster.SampleDeployment("payments", "sampleapp:placeholder", labels, env...),
+		testcluster.SampleService("payments", labels),
+	}}
 	data, err := json.Marshal(list)
 	if err != nil {
 		return fmt.Errorf("encode manifests: %w", err)

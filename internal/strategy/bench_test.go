@@ -10,10 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ebeautything/greenlight/internal/kube"
@@ -22,47 +20,6 @@ import (
 // benchIterationTimeout bounds one iteration's cluster work, so a stuck
 // rollout fails the benchmark instead of hanging it.
 const benchIterationTimeout = time.Minute
-
-func newBenchEnv(b *testing.B) env {
-	c := cluster.Get(b)
-	return env{c: c, ns: c.NewNamespace(b), client: c.Client()}
-}
-
-// benchApp creates the same Deployment and Service "shop" as plainApp and
-// waits for the rollout; the router is not needed here.
-func (e env) benchApp(b *testing.B, image string) {
-	b.Helper()
-	ctx := context.Background()
-	labels := map[string]string{"app": "shop"}
-	replicas := int32(2)
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "app", Image: image,
-					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-					ReadinessProbe: &corev1.Probe{
-						ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health/ready", Port: intstr.FromString("http")}},
-						PeriodSeconds: 1,
-					},
-				}}},
-			},
-		},
-	}
-	_, err := e.client.AppsV1().Deployments(e.ns).Create(ctx, dep, metav1.CreateOptions{})
-	require.NoError(b, err)
-	_, err = e.client.CoreV1().Services(e.ns).Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "shop"},
-		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
-	}, metav1.CreateOptions{})
-	require.NoError(b, err)
-	_, err = kube.WaitRollout(ctx, e.client, e.ns, "shop", kube.WaitOptions{Timeout: time.Minute})
-	require.NoError(b, err)
-}
 
 // statusComplete is kubectl's rule for a finished rollout, applied to a
 // Deployment at generation gen or later: the status describes the spec and
@@ -129,8 +86,8 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // becomes complete kube.WaitRollout returns: the lag a deploy adds on top of
 // the rollout itself. Negative samples mean WaitRollout saw the status first.
 func BenchmarkRolloutDetection(b *testing.B) {
-	e := newBenchEnv(b)
-	e.benchApp(b, "sampleapp:v1")
+	e := newEnv(b)
+	e.createApp(b, "sampleapp:v1")
 	images := []string{"sampleapp:v2", "sampleapp:v1"}
 	var lags []float64
 
@@ -167,8 +124,8 @@ func BenchmarkRolloutDetection(b *testing.B) {
 // with both colors running: one selector write plus the confirmation that
 // the Service's endpoints list only the previous color.
 func BenchmarkBlueGreenRollbackSwitch(b *testing.B) {
-	e := newBenchEnv(b)
-	e.benchApp(b, "sampleapp:v1")
+	e := newEnv(b)
+	e.createApp(b, "sampleapp:v1")
 	a, err := kube.NewApplier(e.c.Config())
 	require.NoError(b, err)
 	bg := &BlueGreen{Client: e.client, Applier: a, Wait: kube.WaitOptions{Timeout: time.Minute}}

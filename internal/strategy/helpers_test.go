@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
@@ -27,51 +25,36 @@ type env struct {
 	client kubernetes.Interface
 }
 
-func newEnv(t *testing.T) env {
+func newEnv(t testing.TB) env {
 	c := cluster.Get(t)
 	return env{c: c, ns: c.NewNamespace(t), client: c.Client()}
 }
 
-func (e env) applier(t *testing.T) *kube.Applier {
+func (e env) applier(t testing.TB) *kube.Applier {
 	a, err := kube.NewApplier(e.c.Config())
 	require.NoError(t, err)
 	return a
 }
 
-// plainApp creates a Deployment and a Service "shop" serving image.
-func (e env) plainApp(t *testing.T, image string, env ...corev1.EnvVar) {
+// plainApp creates a Deployment and a Service "shop" serving image and
+// waits until it serves through the router.
+func (e env) plainApp(t testing.TB, image string, env ...corev1.EnvVar) {
+	t.Helper()
+	e.createApp(t, image, env...)
+	e.waitServing(t, versionOf(image))
+}
+
+// createApp creates the Deployment and Service and waits for the rollout.
+func (e env) createApp(t testing.TB, image string, env ...corev1.EnvVar) {
 	t.Helper()
 	ctx := context.Background()
 	labels := map[string]string{"app": "shop"}
-	replicas := int32(2)
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "app", Image: image, Env: env,
-					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-					ReadinessProbe: &corev1.Probe{
-						ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health/ready", Port: intstr.FromString("http")}},
-						PeriodSeconds: 1,
-					},
-				}}},
-			},
-		},
-	}
-	_, err := e.client.AppsV1().Deployments(e.ns).Create(ctx, dep, metav1.CreateOptions{})
+	_, err := e.client.AppsV1().Deployments(e.ns).Create(ctx, testcluster.SampleDeployment("shop", image, labels, env...), metav1.CreateOptions{})
 	require.NoError(t, err)
-	_, err = e.client.CoreV1().Services(e.ns).Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "shop"},
-		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
-	}, metav1.CreateOptions{})
+	_, err = e.client.CoreV1().Services(e.ns).Create(ctx, testcluster.SampleService("shop", labels), metav1.CreateOptions{})
 	require.NoError(t, err)
 	_, err = kube.WaitRollout(ctx, e.client, e.ns, "shop", kube.WaitOptions{Timeout: time.Minute})
 	require.NoError(t, err)
-	e.waitServing(t, versionOf(image))
 }
 
 func versionOf(image string) string {
@@ -85,7 +68,7 @@ func versionOf(image string) string {
 
 // waitServing waits until 10 answers in a row through the router come
 // from version.
-func (e env) waitServing(t *testing.T, version string) {
+func (e env) waitServing(t testing.TB, version string) {
 	t.Helper()
 	url := e.c.ServiceURL(e.ns, "shop") + "/health"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -27,30 +27,6 @@ var shared Shared
 
 func TestMain(m *testing.M) { os.Exit(Main(m, &shared)) }
 
-func sampleDeployment(name, image string, labels map[string]string, env ...corev1.EnvVar) *appsv1.Deployment {
-	replicas := int32(2)
-	deadline := int32(600)
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.DeploymentSpec{
-			Replicas:                &replicas,
-			ProgressDeadlineSeconds: &deadline,
-			Selector:                &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "app", Image: image, Env: env,
-					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-					ReadinessProbe: &corev1.Probe{
-						ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health/ready", Port: intstr.FromString("http")}},
-						PeriodSeconds: 1,
-					},
-				}}},
-			},
-		},
-	}
-}
-
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -91,7 +67,7 @@ func TestDeploymentRollsOutAndUpdates(t *testing.T) {
 	ctx := context.Background()
 
 	labels := map[string]string{"app": "payments"}
-	_, err := client.AppsV1().Deployments(ns).Create(ctx, sampleDeployment("payments", "sampleapp:v1", labels), metav1.CreateOptions{})
+	_, err := client.AppsV1().Deployments(ns).Create(ctx, SampleDeployment("payments", "sampleapp:v1", labels), metav1.CreateOptions{})
 	require.NoError(t, err)
 	waitRolledOut(t, client, ns, "payments")
 
@@ -129,7 +105,7 @@ func TestNotReadyPodsKeepRolloutWaiting(t *testing.T) {
 	client := c.Client()
 	labels := map[string]string{"app": "lazy"}
 	_, err := client.AppsV1().Deployments(ns).Create(context.Background(),
-		sampleDeployment("lazy", "sampleapp:v1", labels, corev1.EnvVar{Name: "SAMPLEAPP_READY", Value: "false"}), metav1.CreateOptions{})
+		SampleDeployment("lazy", "sampleapp:v1", labels, corev1.EnvVar{Name: "SAMPLEAPP_READY", Value: "false"}), metav1.CreateOptions{})
 	require.NoError(t, err)
 	waitFor(t, 30*time.Second, "pods running", func(context.Context) (bool, error) {
 		pods := podsOf(t, client, ns, "app=lazy")
@@ -156,7 +132,7 @@ func TestMissingImageBacksOffAndDeadlineExceeds(t *testing.T) {
 	ns := c.NewNamespace(t)
 	client := c.Client()
 	labels := map[string]string{"app": "broken"}
-	d := sampleDeployment("broken", "registry.example/sampleapp:missing-1", labels)
+	d := SampleDeployment("broken", "registry.example/sampleapp:missing-1", labels)
 	deadline := int32(3)
 	d.Spec.ProgressDeadlineSeconds = &deadline
 	_, err := client.AppsV1().Deployments(ns).Create(context.Background(), d, metav1.CreateOptions{})
@@ -202,10 +178,10 @@ func TestCrashLoopAndUnschedulable(t *testing.T) {
 	client := c.Client()
 	ctx := context.Background()
 
-	crash := sampleDeployment("crash", "sampleapp:v1", map[string]string{"app": "crash"}, corev1.EnvVar{Name: "SAMPLEAPP_CRASH", Value: "true"})
+	crash := SampleDeployment("crash", "sampleapp:v1", map[string]string{"app": "crash"}, corev1.EnvVar{Name: "SAMPLEAPP_CRASH", Value: "true"})
 	_, err := client.AppsV1().Deployments(ns).Create(ctx, crash, metav1.CreateOptions{})
 	require.NoError(t, err)
-	stuck := sampleDeployment("stuck", "sampleapp:v1", map[string]string{"app": "stuck"})
+	stuck := SampleDeployment("stuck", "sampleapp:v1", map[string]string{"app": "stuck"})
 	stuck.Spec.Template.Spec.NodeSelector = map[string]string{"disktype": "ssd"}
 	_, err = client.AppsV1().Deployments(ns).Create(ctx, stuck, metav1.CreateOptions{})
 	require.NoError(t, err)
@@ -264,7 +240,7 @@ func TestSelectorSwitchMovesRouterTraffic(t *testing.T) {
 
 	for color, version := range map[string]string{"blue": "v1", "green": "v2"} {
 		labels := map[string]string{"app": "shop", "color": color}
-		_, err := client.AppsV1().Deployments(ns).Create(ctx, sampleDeployment("shop-"+color, "sampleapp:"+version, labels), metav1.CreateOptions{})
+		_, err := client.AppsV1().Deployments(ns).Create(ctx, SampleDeployment("shop-"+color, "sampleapp:"+version, labels), metav1.CreateOptions{})
 		require.NoError(t, err)
 	}
 	svc := &corev1.Service{
@@ -308,7 +284,7 @@ func TestServiceProxyReachesPod(t *testing.T) {
 	ctx := context.Background()
 
 	labels := map[string]string{"app": "hidden"}
-	_, err := client.AppsV1().Deployments(ns).Create(ctx, sampleDeployment("hidden", "sampleapp:v7", labels), metav1.CreateOptions{})
+	_, err := client.AppsV1().Deployments(ns).Create(ctx, SampleDeployment("hidden", "sampleapp:v7", labels), metav1.CreateOptions{})
 	require.NoError(t, err)
 	_, err = client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "hidden"},
