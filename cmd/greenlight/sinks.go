@@ -56,7 +56,7 @@ func (t *terminalSink) Handle(e event.Event) {
 	case event.StageFinished:
 		t.line("%s %s: %s", mark(e.Outcome), e.Stage, e.Message)
 		for _, f := range e.Findings {
-			t.line("    %s %s: %s", f.Kind, f.Subject, strings.ReplaceAll(f.Message, "\n", "\n    "))
+			t.line("    %s", findingLine(f))
 		}
 		if t.inGroup {
 			t.line("::endgroup::")
@@ -176,4 +176,16 @@ func currentReplicas(ctx context.Context, client kubernetes.Interface, namespace
 		return 1
 	}
 	return *d.Spec.Replicas
+}
+
+// findingLine is one finding for the log, naming its subject once.
+func findingLine(f event.Finding) string {
+	msg := strings.ReplaceAll(f.Message, "\n", "\n    ")
+	switch {
+	case f.Subject == "" || strings.Contains(f.Message, f.Subject):
+		return msg
+	case f.Kind == "permission":
+		return "missing permission: " + f.Subject
+	}
+	return fmt.Sprintf("%s %s: %s", f.Kind, f.Subject, msg)
 }

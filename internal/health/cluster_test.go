@@ -20,35 +20,19 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/ebeautything/greenlight/internal/health"
+	"github.com/ebeautything/greenlight/internal/testcluster"
 )
 
 // The tests in this file run against the real test cluster: pods run the
 // sample app, whose version is its image tag, and public traffic goes
 // through the cluster's router.
 
-// sampleDeployment is a Deployment of the sample app at version, with a
-// readiness probe on /health/ready every second as a real chart would have.
+// sampleDeployment is the test cluster's sample Deployment at version with
+// the given number of replicas.
 func sampleDeployment(name, version string, replicas int32, labels map[string]string, env ...corev1.EnvVar) *appsv1.Deployment {
-	deadline := int32(600)
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas:                &replicas,
-			ProgressDeadlineSeconds: &deadline,
-			Selector:                &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "app", Image: "sampleapp:" + version, Env: env,
-					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-					ReadinessProbe: &corev1.Probe{
-						ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health/ready", Port: intstr.FromString("http")}},
-						PeriodSeconds: 1,
-					},
-				}}},
-			},
-		},
-	}
+	d := testcluster.SampleDeployment(name, "sampleapp:"+version, labels, env...)
+	d.Spec.Replicas = &replicas
+	return d
 }
 
 // sampleService is a Service on port 80 named portName in front of the

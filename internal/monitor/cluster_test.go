@@ -15,12 +15,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ebeautything/greenlight/internal/health"
 	"github.com/ebeautything/greenlight/internal/monitor"
+	"github.com/ebeautything/greenlight/internal/testcluster"
 )
 
 // The tests in this file watch versions of the sample app running in the
@@ -92,34 +92,16 @@ type pacedTicker struct {
 func (t *pacedTicker) C() <-chan time.Time { return t.c }
 func (t *pacedTicker) Stop()               { t.once.Do(func() { close(t.stop) }) }
 
-// sampleDeployment is a Deployment of the sample app at version. With
-// readiness set, pods get a readiness probe on /health/ready every second;
-// without it they are ready at once, so the app's request counter (which
-// spreads SAMPLEAPP_ERROR_RATE) sees only the test's requests.
+// sampleDeployment is the test cluster's sample Deployment at version.
+// Without readiness its pods are ready at once, so the app's request counter
+// (which spreads SAMPLEAPP_ERROR_RATE) sees only the test's requests.
 func sampleDeployment(name, version string, replicas int32, labels map[string]string, readiness bool, env ...corev1.EnvVar) *appsv1.Deployment {
-	deadline := int32(600)
-	ctr := corev1.Container{
-		Name: "app", Image: "sampleapp:" + version, Env: env,
-		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+	d := testcluster.SampleDeployment(name, "sampleapp:"+version, labels, env...)
+	d.Spec.Replicas = &replicas
+	if !readiness {
+		d.Spec.Template.Spec.Containers[0].ReadinessProbe = nil
 	}
-	if readiness {
-		ctr.ReadinessProbe = &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health/ready", Port: intstr.FromString("http")}},
-			PeriodSeconds: 1,
-		}
-	}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas:                &replicas,
-			ProgressDeadlineSeconds: &deadline,
-			Selector:                &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{ctr}},
-			},
-		},
-	}
+	return d
 }
 
 func createApp(t *testing.T, client kubernetes.Interface, ns string, d *appsv1.Deployment) {
@@ -132,14 +114,7 @@ func createApp(t *testing.T, client kubernetes.Interface, ns string, d *appsv1.D
 // selector.
 func createService(t *testing.T, client kubernetes.Interface, ns, name string, selector map[string]string) {
 	t.Helper()
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: corev1.ServiceSpec{
-			Selector: selector,
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}},
-		},
-	}
-	_, err := client.CoreV1().Services(ns).Create(context.Background(), svc, metav1.CreateOptions{})
+	_, err := client.CoreV1().Services(ns).Create(context.Background(), testcluster.SampleService(name, selector), metav1.CreateOptions{})
 	require.NoError(t, err, "create service %s", name)
 }
 
