@@ -179,8 +179,15 @@ func (r *run) execute(ctx context.Context) {
 		return fmt.Sprintf("%s rolled out to %s", r.cfg.Image, deployed.Deployment), nil
 	}); err != nil {
 		fail(err)
-		if r.out.Deployed.Switched {
+		switch {
+		case r.out.Deployed.Switched:
 			r.rollback(ctx, err)
+		case undoneByStrategy(r.out.Deployed):
+			// The rolling update undid itself: the previous revision serves.
+			r.out.Result.RolledBack = true
+			r.out.Result.Status = event.StatusRolledBack
+			r.out.Result.Reason = fmt.Sprintf("rolled back to %s because %s", r.out.Deployed.PreviousImage, oneSentence(err))
+			r.out.Result.ManualCommand = r.manualCommand()
 		}
 		return
 	}
@@ -323,6 +330,15 @@ func VersionOf(image string) string {
 		return ""
 	}
 	return ref.Tag
+}
+
+// undoneByStrategy tells whether a failed deploy's last step undid it.
+func undoneByStrategy(d strategy.Deployed) bool {
+	if len(d.Steps) == 0 {
+		return false
+	}
+	last := d.Steps[len(d.Steps)-1]
+	return last.Name == "undo" && last.Err == ""
 }
 
 func revisionText(d strategy.Deployed) string {

@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/ebeautything/greenlight/internal/config"
+	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/kube"
+	"github.com/ebeautything/greenlight/internal/strategy"
+)
+
+func TestVersionOf(t *testing.T) {
+	t.Parallel()
+	for image, want := range map[string]string{
+		"sampleapp:v2":                "v2",
+		"ghcr.io/acme/payments:1.4.0": "1.4.0",
+		"localhost:5000/payments":     "",
+		"payments@sha256:" + sha:      "",
+		"payments:v3@sha256:" + sha:   "v3",
+		"not a reference":             "",
+	} {
+		assert.Equal(t, want, VersionOf(image), image)
+	}
+}
+
+const sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func TestUndoneByStrategy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		steps []strategy.Step
+		want  bool
+	}{
+		{"no steps", nil, false},
+		{"undo succeeded", []strategy.Step{{Name: "apply"}, {Name: "rollout", Err: "x"}, {Name: "undo"}}, true},
+		{"undo failed", []strategy.Step{{Name: "rollout", Err: "x"}, {Name: "undo", Err: "y"}}, false},
+		{"failed without undo", []strategy.Step{{Name: "apply", Err: "x"}}, false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, undoneByStrategy(strategy.Deployed{Steps: tt.steps}), tt.name)
+	}
+}
+
+func TestManualCommand(t *testing.T) {
+	t.Parallel()
+	r := &run{cfg: config.Config{Namespace: "shop", Deployment: "payments", Environment: "production"}, out: &Outcome{}}
+	r.out.Deployed = strategy.Deployed{Strategy: strategy.NameBlueGreen, PreviousColor: "blue"}
+	assert.Equal(t, `kubectl -n shop patch service payments -p '{"spec":{"selector":{"greenlight.dev/color":"blue"}}}'`, r.manualCommand())
+	r.out.Deployed = strategy.Deployed{Strategy: strategy.NameRolling, PreviousRevision: 3}
+	assert.Equal(t, "kubectl -n shop rollout undo deployment/payments --to-revision=3", r.manualCommand())
+	r.out.Deployed = strategy.Deployed{Strategy: strategy.NameRolling}
+	assert.Equal(t, "greenlight rollback --environment=production", r.manualCommand())
+}
+
+func TestFindingsOf(t *testing.T) {
+	t.Parallel()
+	rf := &kube.RolloutFailure{Deployment: "payments", Reason: kube.PodsFailing,
+		Pods:   []kube.Failure{{Kind: kube.FailureImagePull, Pod: "payments-1", Reason: "ImagePullBackOff", Image: "x:missing"}},
+		Events: []kube.EventLine{{Object: "Pod/payments-1", Reason: "BackOff", Message: "Back-off pulling image"}}}
+	got := findingsOf(errors.Join(errors.New("deploy"), rf))
+	assert.Equal(t, []string{"pod", "event"}, kinds(got))
+	assert.Equal(t, "payments-1", got[0].Subject)
+
+	pe := &permissionError{missing: []kube.Permission{{Group: "apps", Resource: "deployments", Verb: "patch", Namespace: "shop"}}, rule: "kubectl create role …"}
+	got = findingsOf(pe)
+	assert.Equal(t, []string{"permission", "fix"}, kinds(got))
+	assert.Equal(t, "kubectl create role …", got[1].Message)
+	assert.Nil(t, findingsOf(errors.New("plain")))
+}
+
+func kinds(fs []event.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Kind)
+	}
+	return out
+}
+
+func TestOneSentence(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "a b c", oneSentence(errors.New("a\n  b\tc")))
+	assert.Empty(t, oneSentence(nil))
+}
