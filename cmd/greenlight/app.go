@@ -82,6 +82,14 @@ func (a *app) execute(ctx context.Context) int {
 		return a.rollback(ctx)
 	case config.CommandReport:
 		return a.report(ctx)
+	case config.CommandStatus:
+		return a.status(ctx)
+	case config.CommandHistory:
+		return a.history(ctx)
+	case config.CommandScale:
+		return a.scale(ctx)
+	case config.CommandMaintenance:
+		return a.maintenance(ctx)
 	default:
 		fmt.Fprintf(a.stderr, "greenlight: command %q is not available in this version; accepted: %s\n", a.cfg.Command, commandNames())
 		return exitBadInput
@@ -103,7 +111,7 @@ func (a *app) deploy(ctx context.Context) int {
 		Sink: fanOut(sinks), Run: a.run,
 		Lock: func(ctx context.Context) (func(), error) {
 			lock, err := kube.AcquireLock(ctx, a.client, kube.LockOptions{
-				Namespace: a.cfg.Namespace, Deployment: a.cfg.Deployment, Wait: a.cfg.LockTimeout,
+				Namespace: a.cfg.Namespace, Deployment: a.cfg.Deployment, Wait: lockWait(a.cfg.LockTimeout),
 				Holder: kube.Holder{ID: runID, Repository: a.run.Repository, RunURL: a.run.RunURL, Actor: a.run.Actor, Environment: a.cfg.Environment},
 			})
 			if err != nil {
@@ -435,4 +443,13 @@ func shortID(id string) string {
 		return "local"
 	}
 	return id
+}
+
+// lockWait turns the lock-timeout input into the lock's wait: 0 means fail
+// at once, which the lock spells as a negative wait (its zero is a default).
+func lockWait(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

@@ -26,6 +26,14 @@ var subcommands = []struct{ name, summary, example string }{
 		"greenlight rollback --environment=production"},
 	{"report", "rebuild the report of a past deploy from the cluster's history",
 		"greenlight report --environment=production --deployment-id=3f2a9c1 --format=markdown"},
+	{"status", "show what serves the environment: active color or revision, replicas, endpoints, lock, recent deploys, health",
+		"greenlight status --environment=production --output=json"},
+	{"history", "list the deploys and operator actions recorded in the cluster",
+		"greenlight history --environment=production --limit=10"},
+	{"scale", "scale the serving Deployment (the active color) and wait until ready; 0 needs --force",
+		"greenlight scale --environment=production --replicas=5"},
+	{"maintenance", "maintenance on|off|status: set the ConfigMap flag and restart the serving Deployment",
+		"greenlight maintenance on --environment=production --configmap=payments-config --key=MAINTENANCE_MODE"},
 }
 
 // extraFlags are CLI-only switches of a subcommand, beyond the inputs.
@@ -38,6 +46,16 @@ var extraFlags = map[string][]struct{ name, usage string }{
 	"monitor":  {{"extended", "monitor for twice the environment's duration"}},
 	"rollback": {{"to-revision", "roll a rolling deployment back to this revision (kubectl rollout history)"}},
 	"report":   {{"format", "markdown, json or text (default text)"}},
+	"status":   {{"output", "table or json (default table)"}},
+	"history": {
+		{"output", "table or json (default table)"},
+		{"limit", "show at most this many records, newest first (default 20)"},
+	},
+	"scale": {{"force", "allow --replicas=0, which stops every pod"}},
+	"maintenance": {
+		{"configmap", "the ConfigMap holding the flag (default: the one the serving pod template reads)"},
+		{"key", "the flag's key in the ConfigMap (default MAINTENANCE_MODE)"},
+	},
 }
 
 const cliUsage = `greenlight deploys a service to Kubernetes and refuses to leave a broken version serving.
@@ -85,6 +103,10 @@ func runCLI(ctx context.Context, args []string, getenv func(string) string, stdo
 		return exitBadInput
 	}
 	values["command"] = name
+	if err := prepareOps(name, values, extras); err != nil {
+		printInputErrors(stderr, err)
+		return exitBadInput
+	}
 	if _, ok := values["deployment-id"]; !ok && name == "deploy" {
 		// Outside a workflow there is no commit to name the deploy after.
 		values["deployment-id"] = "local-" + time.Now().UTC().Format("20060102T150405Z")
@@ -150,7 +172,7 @@ func parseFlags(command string, args []string, stdout, stderr io.Writer) (values
 	for _, x := range extraFlags[command] {
 		s := new(string)
 		extraSet[x.name] = s
-		boolish := x.name != "to-revision" && x.name != "format"
+		boolish := x.name != "to-revision" && x.name != "format" && !opsValueFlags[x.name]
 		fs.Var(inputValue{value: s, boolish: boolish}, x.name, x.usage)
 	}
 	if command == "monitor" {
@@ -168,6 +190,14 @@ func parseFlags(command string, args []string, stdout, stderr io.Writer) (values
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
+	}
+	// maintenance takes on|off|status, before or among its flags.
+	var positional []string
+	for command == string(config.CommandMaintenance) && fs.NArg() > 0 {
+		positional = append(positional, fs.Arg(0))
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return nil, nil, err
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, nil, fmt.Errorf("unexpected argument %q; every value is a --flag", fs.Arg(0))
@@ -187,6 +217,11 @@ func parseFlags(command string, args []string, stdout, stderr io.Writer) (values
 	for name, s := range extraSet {
 		if *s != "" {
 			extras[name] = *s
+		}
+	}
+	if command == string(config.CommandMaintenance) {
+		if err := maintenanceState(positional, extras); err != nil {
+			return nil, nil, err
 		}
 	}
 	return values, extras, nil
