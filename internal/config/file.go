@@ -86,6 +86,11 @@ func parseConfigFile(data []byte, path, env string, ins []Input) (fileValues, []
 		// The parser's message may span many lines (one per duplicate
 		// key); an error is one short line.
 		msg := strings.Join(strings.Fields(err.Error()), " ")
+		if strings.Contains(msg, "map key") {
+			// The parser's message for a non-text key dumps the whole entry,
+			// which may hold a secret pasted into the file by mistake.
+			msg = "a mapping key is null, a list or a mapping; keys must be plain text"
+		}
 		if r := []rune(msg); len(r) > 300 {
 			msg = string(r[:300]) + "…"
 		}

@@ -667,3 +667,16 @@ func BenchmarkLoadWithoutFile(b *testing.B) {
 		}
 	}
 }
+
+// A secret pasted under a non-text key of the config file must not be
+// quoted by the YAML parser's message.
+func TestConfigFileNonTextKeyDoesNotLeak(t *testing.T) {
+	t.Parallel()
+	const secret = "https://hooks.slack.com/services/T0/B0/FILEsecret123"
+	file := "defaults:\n  ~:\n    slack-webhook-url: " + secret + "\n"
+	_, err := Load(MapLookup(map[string]string{"environment": "staging", "kubeconfig": "apiVersion: v1", "image": "app:v1", "deployment": "app", "config": "g.yml"}),
+		func(string) ([]byte, error) { return []byte(file), nil }, "")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "FILEsecret123")
+	assert.Contains(t, err.Error(), "keys must be plain text")
+}

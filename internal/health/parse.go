@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"net/http"
 	"sort"
@@ -26,11 +27,15 @@ const (
 // a report through it.
 const maxVersionLen = 128
 
+// maxComponentNameLen bounds a component name: every entry listed under one
+// name repeats it, so a long name would otherwise multiply the body's size.
+const maxComponentNameLen = 128
+
 // Component is one dependency listed by a detailed health endpoint.
 type Component struct {
 	// Name is the key the service used, e.g. "db" or, in health+json,
 	// "db:responseTime"; a health+json entry with several objects adds the
-	// componentId in brackets.
+	// componentId in brackets. Names are cut to 128 bytes.
 	Name string `json:"name"`
 	// Status is as reported: "UP", "pass", "down", ….
 	Status string `json:"status"`
@@ -128,6 +133,7 @@ func componentsFrom(v any) []Component {
 	switch v := v.(type) {
 	case map[string]any:
 		for name, val := range v {
+			name := clip(name, maxComponentNameLen)
 			switch val := val.(type) {
 			case map[string]any:
 				out = append(out, componentFrom(name, val))
@@ -139,7 +145,7 @@ func componentsFrom(v any) []Component {
 					}
 					c := componentFrom(name, obj)
 					if id := scalarText(obj["componentId"]); id != "" && len(val) > 1 {
-						c.Name = name + "[" + id + "]"
+						c.Name = clip(name+"["+id+"]", maxComponentNameLen)
 					}
 					out = append(out, c)
 				}
@@ -153,7 +159,7 @@ func componentsFrom(v any) []Component {
 			if !ok {
 				continue
 			}
-			name := scalarText(obj["name"])
+			name := clip(scalarText(obj["name"]), maxComponentNameLen)
 			if name == "" {
 				name = "#" + strconv.Itoa(i)
 			}
@@ -208,20 +214,28 @@ func parseLatency(v any, unit string) (time.Duration, bool) {
 	}
 	switch v := v.(type) {
 	case json.Number:
-		f, err := v.Float64()
-		if err != nil || f < 0 {
-			return 0, false
+		if f, err := v.Float64(); err == nil {
+			return scaled(f, scale)
 		}
-		return time.Duration(f * float64(scale)), true
 	case string:
 		if d, err := time.ParseDuration(v); err == nil && d >= 0 {
 			return d, true
 		}
-		if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
-			return time.Duration(f * float64(scale)), true
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return scaled(f, scale)
 		}
 	}
 	return 0, false
+}
+
+// scaled returns f units of scale, refusing negative values and values a
+// Duration cannot hold: converting those would wrap to a negative latency.
+func scaled(f float64, scale time.Duration) (time.Duration, bool) {
+	ns := f * float64(scale)
+	if !(ns >= 0 && ns < math.MaxInt64) {
+		return 0, false
+	}
+	return time.Duration(ns), true
 }
 
 // firstText returns the first of keys whose value is non-empty text.

@@ -70,7 +70,7 @@ var (
 func ParseSmokeTests(data []byte) (SmokeSuite, error) {
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return SmokeSuite{}, fmt.Errorf("parse smoke tests: %w", err)
+		return SmokeSuite{}, fmt.Errorf("parse smoke tests: %w", yamlError(err))
 	}
 	var rawTests []json.RawMessage
 	switch trimmed := bytes.TrimSpace(js); {
@@ -127,6 +127,16 @@ func ParseSmokeTests(data []byte) (SmokeSuite, error) {
 	return suite, nil
 }
 
+// yamlError keeps a YAML error unless it quotes file content: a mapping
+// key that is null, a list or a mapping is reported with its whole entry,
+// which may hold a header value.
+func yamlError(err error) error {
+	if strings.Contains(err.Error(), "map key") {
+		return errors.New("a mapping key is null, a list or a mapping; keys must be plain text")
+	}
+	return err
+}
+
 // parseSmokeTest reads one test and lists its problems as "field: what".
 func parseSmokeTest(raw json.RawMessage) (SmokeTest, []string) {
 	var t SmokeTest
@@ -165,7 +175,8 @@ func parseSmokeTest(raw json.RawMessage) (SmokeTest, []string) {
 
 	if get("path", &t.Path, "a string") {
 		if ref, err := url.Parse(t.Path); t.Path != "" && (err != nil || !strings.HasPrefix(t.Path, "/") || ref.Host != "") {
-			problems = append(problems, fmt.Sprintf("path: %q must be an absolute path such as /api/items", redactPath(t.Path)))
+			// A full URL may carry a password; print only its redacted form.
+			problems = append(problems, fmt.Sprintf("path: %q must be an absolute path such as /api/items", redactURL(t.Path)))
 		}
 	}
 	if v, ok := fields["path"]; !ok || isNull(v) || string(bytes.TrimSpace(v)) == `""` {

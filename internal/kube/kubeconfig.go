@@ -108,7 +108,7 @@ func LoadKubeconfig(secret string, contextName string) (*Kubeconfig, error) {
 		REST:      restCfg,
 		Context:   name,
 		Namespace: kctx.Namespace,
-		Server:    restCfg.Host,
+		Server:    serverForMessages(restCfg.Host),
 	}, nil
 }
 
@@ -404,4 +404,15 @@ func quoteList(names []string) string {
 		quoted[i] = fmt.Sprintf("%q", n)
 	}
 	return strings.Join(quoted, ", ")
+}
+
+// serverForMessages is the API server's URL without any userinfo, so it can
+// be printed.
+func serverForMessages(host string) string {
+	u, err := url.Parse(host)
+	if err != nil || u.User == nil {
+		return host
+	}
+	u.User = nil
+	return u.String()
 }
