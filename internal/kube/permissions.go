@@ -177,8 +177,12 @@ func sortPermissions(perms []Permission) []Permission {
 // question could not be asked (see ClassifyAPIError), not that access is
 // missing.
 func CheckPermissions(ctx context.Context, client kubernetes.Interface, perms []Permission) (missing []Permission, err error) {
+	granted := grantedByRules(ctx, client, perms)
 	reviews := client.AuthorizationV1().SelfSubjectAccessReviews()
-	for _, p := range perms {
+	for i, p := range perms {
+		if granted[i] {
+			continue
+		}
 		review := &authorizationv1.SelfSubjectAccessReview{
 			Spec: authorizationv1.SelfSubjectAccessReviewSpec{
 				ResourceAttributes: &authorizationv1.ResourceAttributes{
@@ -199,6 +203,49 @@ func CheckPermissions(ctx context.Context, client kubernetes.Interface, perms []
 		}
 	}
 	return missing, nil
+}
+
+// grantedByRules asks one SelfSubjectRulesReview per namespace and marks
+// the permissions its rules grant, so a credential that may do everything
+// costs one request instead of one per verb. The rules are advisory (an
+// authorizer may not list its rules), so anything they do not grant is
+// still asked one by one, and a failed rules review only costs its request.
+func grantedByRules(ctx context.Context, client kubernetes.Interface, perms []Permission) []bool {
+	granted := make([]bool, len(perms))
+	rules := map[string][]authorizationv1.ResourceRule{}
+	for i, p := range perms {
+		if p.Namespace == "" {
+			continue // rules reviews are per namespace
+		}
+		rs, ok := rules[p.Namespace]
+		if !ok {
+			review, err := client.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, &authorizationv1.SelfSubjectRulesReview{
+				Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: p.Namespace},
+			}, metav1.CreateOptions{})
+			if err == nil {
+				rs = review.Status.ResourceRules
+			}
+			rules[p.Namespace] = rs
+		}
+		granted[i] = RulesAllow(rs, p)
+	}
+	return granted
+}
+
+// RulesAllow tells whether RBAC-style rules grant a permission, with "*"
+// matching any verb, group or resource.
+func RulesAllow(rules []authorizationv1.ResourceRule, p Permission) bool {
+	for _, r := range rules {
+		if matches(r.Verbs, p.Verb) && matches(r.APIGroups, p.Group) && matches(r.Resources, p.Resource) &&
+			(len(r.ResourceNames) == 0 || (p.Name != "" && slices.Contains(r.ResourceNames, p.Name))) {
+			return true
+		}
+	}
+	return false
+}
+
+func matches(list []string, v string) bool {
+	return slices.Contains(list, "*") || slices.Contains(list, v)
 }
 
 // rbacRule is one RBAC rule: verbs over resources of one API group.

@@ -287,3 +287,49 @@ func TestFormatRBACRuleGrantsEverything(t *testing.T) {
 		}
 	}
 }
+
+func TestRulesAllow(t *testing.T) {
+	t.Parallel()
+	deploy := Permission{Group: "apps", Resource: "deployments", Verb: "patch", Namespace: "shop"}
+	named := Permission{Resource: "configmaps", Verb: "get", Namespace: "shop", Name: "history"}
+	tests := []struct {
+		name  string
+		rules []authorizationv1.ResourceRule
+		perm  Permission
+		want  bool
+	}{
+		{"no rules", nil, deploy, false},
+		{"everything", []authorizationv1.ResourceRule{{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}}, deploy, true},
+		{"exact", []authorizationv1.ResourceRule{{Verbs: []string{"get", "patch"}, APIGroups: []string{"apps"}, Resources: []string{"deployments"}}}, deploy, true},
+		{"other verb", []authorizationv1.ResourceRule{{Verbs: []string{"get"}, APIGroups: []string{"apps"}, Resources: []string{"deployments"}}}, deploy, false},
+		{"other group", []authorizationv1.ResourceRule{{Verbs: []string{"patch"}, APIGroups: []string{""}, Resources: []string{"deployments"}}}, deploy, false},
+		{"named rule, unnamed permission", []authorizationv1.ResourceRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"history"}}}, Permission{Resource: "configmaps", Verb: "get", Namespace: "shop"}, false},
+		{"named rule, that name", []authorizationv1.ResourceRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"history"}}}, named, true},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, RulesAllow(tt.rules, tt.perm), tt.name)
+	}
+}
+
+// With rules that grant everything but two verbs, only those two are asked
+// one by one.
+func TestCheckPermissionsAsksOnlyWhatRulesDoNotGrant(t *testing.T) {
+	t.Parallel()
+	perms := RequiredPermissions(Plan{Strategy: "rolling", Namespace: "payments", UsesLease: true})
+	var asked []authorizationv1.ResourceAttributes
+	client := reviewClient(func(a authorizationv1.ResourceAttributes) bool { return a.Verb != "patch" }, &asked)
+	client.PrependReactor("create", "selfsubjectrulesreviews", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		review := action.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectRulesReview).DeepCopy()
+		review.Status.ResourceRules = []authorizationv1.ResourceRule{
+			{Verbs: []string{"get", "list", "watch", "create", "update"}, APIGroups: []string{"*"}, Resources: []string{"*"}},
+		}
+		return true, review, nil
+	})
+	missing, err := CheckPermissions(context.Background(), client, perms)
+	require.NoError(t, err)
+	assert.Equal(t, []Permission{{Group: "apps", Resource: "deployments", Verb: "patch", Namespace: "payments"}}, missing)
+	for _, a := range asked {
+		assert.Contains(t, []string{"patch"}, a.Verb, "only what the rules do not grant is reviewed")
+	}
+	assert.NotEmpty(t, asked)
+}
