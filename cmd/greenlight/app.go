@@ -109,18 +109,28 @@ func (a *app) deploy(ctx context.Context) int {
 	deps := pipeline.Deps{
 		Client: a.client, REST: a.rest, Applier: applier, Files: kube.OSFiles{}, ReadFile: os.ReadFile,
 		Sink: fanOut(sinks), Run: a.run,
-		Lock: func(ctx context.Context) (func(), error) {
+		Lock: func(ctx context.Context, warn func(string)) (func(), error) {
 			lock, err := kube.AcquireLock(ctx, a.client, kube.LockOptions{
 				Namespace: a.cfg.Namespace, Deployment: a.cfg.Deployment, Wait: lockWait(a.cfg.LockTimeout),
 				Holder: kube.Holder{ID: runID, Repository: a.run.Repository, RunURL: a.run.RunURL, Actor: a.run.Actor, Environment: a.cfg.Environment},
+				Waiting: func(held *kube.LockHeldError) {
+					warn(fmt.Sprintf("waiting up to %s (lock-timeout): %v", a.cfg.LockTimeout, held))
+				},
 			})
 			if err != nil {
 				return nil, err
 			}
+			if prev := lock.TookOverFrom; prev != nil {
+				warn(fmt.Sprintf("took over the deploy lock of %s, which stopped renewing it; the cluster may hold its half-finished work, which this run repairs", prev))
+			}
 			return func() {
-				rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				// A short API outage must not leave the lock held for its
+				// whole lease: try for longer, and say so when it fails.
+				rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
-				_ = lock.Release(rctx)
+				if err := lock.Release(rctx); err != nil {
+					warn(fmt.Sprintf("release the deploy lock: %v; it expires by itself after its lease", err))
+				}
 			}, nil
 		},
 		History: func(ctx context.Context, o *pipeline.Outcome) error {
@@ -163,17 +173,20 @@ func (a *app) writeReport() {
 	fmt.Fprintf(a.stderr, "greenlight: could not write the JSON report %s in %s\n", name, dir)
 }
 
-func (a *app) target() (health.Target, error) {
+func (a *app) target(ctx context.Context) (health.Target, error) {
 	if a.cfg.URL != "" {
 		return health.NewURLTarget(a.cfg.URL, health.TLSOptions{})
-	}
-	port := ""
-	if a.cfg.ServicePort > 0 {
-		port = strconv.Itoa(a.cfg.ServicePort)
 	}
 	svc := a.cfg.Service
 	if svc == "" {
 		svc = a.cfg.Deployment
+	}
+	port := strconv.Itoa(a.cfg.ServicePort)
+	if a.cfg.ServicePort == 0 {
+		var err error
+		if port, err = kube.ServicePort(ctx, a.client, a.cfg.Namespace, svc); err != nil {
+			return health.Target{}, err
+		}
 	}
 	return health.NewServiceProxyTarget(a.rest, a.cfg.Namespace, svc, port)
 }
@@ -194,7 +207,7 @@ func (a *app) checkOptions(mode health.Mode) health.CheckOptions {
 
 // healthCheck is the guide's health-check script: the modes are flags.
 func (a *app) healthCheck(ctx context.Context) int {
-	target, err := a.target()
+	target, err := a.target(ctx)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "greenlight health-check: %v\n", err)
 		return exitBadInput
@@ -246,7 +259,7 @@ func (a *app) previousImage(ctx context.Context) (string, error) {
 }
 
 func (a *app) monitor(ctx context.Context) int {
-	target, err := a.target()
+	target, err := a.target(ctx)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "greenlight monitor: %v\n", err)
 		return exitBadInput

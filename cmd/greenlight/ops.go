@@ -96,9 +96,9 @@ func (a *app) colors() bool { return a.terminal && a.getenv("NO_COLOR") == "" }
 
 // healthProbe asks the environment's basic health endpoint once.
 func (a *app) healthProbe(bound time.Duration) func(ctx context.Context) *ops.HealthAnswer {
-	target, err := a.target()
 	path := a.checkOptions("").Paths.Basic
 	return func(ctx context.Context) *ops.HealthAnswer {
+		target, err := a.target(ctx)
 		if err != nil {
 			return &ops.HealthAnswer{Path: path, Err: err.Error()}
 		}

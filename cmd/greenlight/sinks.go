@@ -81,6 +81,9 @@ func (t *terminalSink) Handle(e event.Event) {
 		t.line("  traffic %s: %s", okText(e.Traffic.Passed), firstNonEmpty(e.Traffic.Reason, e.Traffic.Summary))
 	case event.MonitorProgress:
 		s := e.Snapshot
+		if s == nil || s.Count == 0 {
+			return // nothing probed yet: no figures to show
+		}
 		t.live("  probes %d  p95 %s  errors %.1f%%  availability %.1f%%", s.Count, s.Latency.P95.Round(time.Millisecond), s.ErrorRate*100, s.Availability*100)
 	case event.AlertRaised:
 		t.line("  ⚠ alert: %s", e.Message)

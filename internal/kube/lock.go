@@ -26,7 +26,7 @@ const (
 	defaultLockPoll      = 2 * time.Second
 	// lockReleaseTimeout bounds Release, which runs after the run's own
 	// context may be gone.
-	lockReleaseTimeout = 10 * time.Second
+	lockReleaseTimeout = 30 * time.Second
 )
 
 // Lease annotations that describe the run holding the lock, beside
@@ -547,7 +547,7 @@ func (l *Lock) clear(ctx context.Context) error {
 			return nil
 		}
 		next := clearedLease(l.lease)
-		err := Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
+		err := Retry(ctx, PatientRetry, func(ctx context.Context) error {
 			_, err := l.leases.Update(ctx, next, metav1.UpdateOptions{})
 			return err
 		})
@@ -558,7 +558,7 @@ func (l *Lock) clear(ctx context.Context) error {
 			return fmt.Errorf("release deploy lock %s: %w", where, ClassifyAPIError(err))
 		}
 		var current *coordinationv1.Lease
-		err = Retry(ctx, RetryPolicy{}, func(ctx context.Context) (err error) {
+		err = Retry(ctx, PatientRetry, func(ctx context.Context) (err error) {
 			current, err = l.leases.Get(ctx, l.Name, metav1.GetOptions{})
 			return err
 		})

@@ -36,6 +36,11 @@ type RetryPolicy struct {
 	Max time.Duration
 }
 
+// PatientRetry is for work that must happen once a run has changed the
+// cluster — a rollback, releasing the lock: it keeps trying through an API
+// outage of a couple of minutes, bounded by the caller's context.
+var PatientRetry = RetryPolicy{Attempts: 60, Initial: 200 * time.Millisecond, Max: 2 * time.Second}
+
 func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.Attempts <= 0 {
 		p.Attempts = defaultRetryAttempts

@@ -189,3 +189,25 @@ func ScaleDeployment(ctx context.Context, client kubernetes.Interface, namespace
 	}
 	return nil
 }
+
+// ServicePort names a Service's first port the way the API server's service
+// proxy wants it: by name when it has one (a named port must be named), else
+// by number.
+func ServicePort(ctx context.Context, client kubernetes.Interface, namespace, service string) (string, error) {
+	var svc *corev1.Service
+	err := Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
+		var gerr error
+		svc, gerr = client.CoreV1().Services(namespace).Get(ctx, service, metav1.GetOptions{})
+		return gerr
+	})
+	if err != nil {
+		return "", fmt.Errorf("get service %s/%s: %w", namespace, service, ClassifyAPIError(err))
+	}
+	if len(svc.Spec.Ports) == 0 {
+		return "", fmt.Errorf("service %s/%s has no ports", namespace, service)
+	}
+	if p := svc.Spec.Ports[0]; p.Name != "" {
+		return p.Name, nil
+	}
+	return fmt.Sprint(svc.Spec.Ports[0].Port), nil
+}

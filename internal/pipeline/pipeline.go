@@ -38,8 +38,9 @@ type Deps struct {
 	// Run is the identity known before the run: repository, run URL,
 	// actor, SHA. The pipeline fills in the rest.
 	Run event.Run
-	// Lock takes the environment's deploy lock; nil runs without one.
-	Lock func(ctx context.Context) (release func(), err error)
+	// Lock takes the environment's deploy lock, telling warn about waits and
+	// takeovers; nil runs without one.
+	Lock func(ctx context.Context, warn func(string)) (release func(), err error)
 	// History records a finished run in the cluster; nil keeps none.
 	History func(ctx context.Context, o *Outcome) error
 	// TLS adds a CA bundle for the environment URL.
@@ -84,8 +85,10 @@ type run struct {
 	strategy strategy.Strategy
 	target   strategy.Target
 	public   health.Target
-	objs     []*unstructured.Unstructured
-	version  string
+	// publicReady is set once public was built (see publicTarget).
+	publicReady bool
+	objs        []*unstructured.Unstructured
+	version     string
 	// deployStarted is set once the cluster may have been changed.
 	deployStarted bool
 }
@@ -200,7 +203,10 @@ func (r *run) execute(ctx context.Context) {
 	}
 	var verdict *monitor.Verdict
 	if err := r.stage(ctx, event.Monitor, func(ctx context.Context) (string, error) {
-		res := r.monitor(ctx)
+		res, err := r.monitor(ctx)
+		if err != nil {
+			return "", err
+		}
 		r.emit(event.Event{Kind: event.MonitorProgress, Stage: event.Monitor, Snapshot: &res.Snapshot, Series: res.Series})
 		r.out.Monitor = &res
 		r.out.Result.Monitor = &res.Snapshot
@@ -277,11 +283,12 @@ func (r *run) rollback(ctx context.Context, cause error, verdict ...*monitor.Ver
 		if err := r.strategy.Rollback(ctx, r.target, &r.out.Deployed); err != nil {
 			return "", err
 		}
-		if r.public.Name() == "" || r.out.Deployed.PreviousImage == "" {
+		target, err := r.publicTarget(ctx)
+		if err != nil || r.out.Deployed.PreviousImage == "" {
 			return "previous version restored", nil
 		}
 		prev := VersionOf(r.out.Deployed.PreviousImage)
-		res := health.VerifyRollback(ctx, r.public, prev, 10, r.checkOptions(health.ModeVerifyRollback))
+		res := health.VerifyRollback(ctx, target, prev, 10, r.checkOptions(health.ModeVerifyRollback))
 		if !res.Passed {
 			return "", fmt.Errorf("the rolled-back version is not serving: %s", res.Reason)
 		}

@@ -28,7 +28,7 @@ func (e *permissionError) Error() string {
 
 // validate changes nothing in the cluster: it checks reachability,
 // permissions and manifests, takes the lock and checks the current version.
-func (r *run) validate(ctx context.Context) (release func(), err error) {
+func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 	cfg := r.cfg
 	if _, err := r.deps.Client.Discovery().ServerVersion(); err != nil {
 		return nil, fmt.Errorf("reach the cluster: %w", kube.ClassifyAPIError(err))
@@ -89,43 +89,73 @@ func (r *run) validate(ctx context.Context) (release func(), err error) {
 	}
 
 	if cfg.URL != "" {
-		r.public, err = health.NewURLTarget(cfg.URL, r.deps.TLS)
-	} else {
-		port := ""
-		if cfg.ServicePort > 0 {
-			port = strconv.Itoa(cfg.ServicePort)
-		}
-		r.public, err = health.NewServiceProxyTarget(r.deps.REST, cfg.Namespace, r.serviceName(), port)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("health check target: %w", err)
-	}
-
-	if r.deps.Lock != nil {
-		if release, err = r.deps.Lock(ctx); err != nil {
+		if _, err := r.publicTarget(ctx); err != nil {
 			return nil, err
 		}
 	}
-	defer func() {
-		if err != nil && release != nil {
-			release()
-			release = nil
-		}
-	}()
 
-	// The current version must be healthy before anything changes, or a
-	// rollback would have nothing healthy to return to.
-	if current := r.currentlyServing(ctx); current {
-		res := health.Check(ctx, r.public, r.checkOptions(health.ModePreDeployment))
-		r.emit(event.Event{Kind: event.HealthChecked, Stage: event.Validate, Health: &res})
-		if !res.Healthy {
-			if !cfg.ContinueOnUnhealthy {
-				return nil, fmt.Errorf("the version serving now is unhealthy, so a rollback would have nothing to return to: %s (set continue-on-unhealthy to deploy anyway)", res.Reason)
-			}
-			r.warn("the version serving now is unhealthy (%s); deploying anyway as continue-on-unhealthy is set", res.Reason)
+	if r.deps.Lock != nil {
+		if unlock, err = r.deps.Lock(ctx, func(msg string) { r.warn("%s", msg) }); err != nil {
+			return nil, err
 		}
 	}
-	return release, nil
+	if err := r.preDeploymentCheck(ctx); err != nil {
+		if unlock != nil {
+			unlock()
+		}
+		return nil, err
+	}
+	return unlock, nil
+}
+
+// preDeploymentCheck requires the version serving now to be healthy before
+// anything changes, or a rollback would have nothing healthy to return to.
+func (r *run) preDeploymentCheck(ctx context.Context) error {
+	if !r.currentlyServing(ctx) {
+		return nil
+	}
+	target, err := r.publicTarget(ctx)
+	if err != nil {
+		return err
+	}
+	res := health.Check(ctx, target, r.checkOptions(health.ModePreDeployment))
+	r.emit(event.Event{Kind: event.HealthChecked, Stage: event.Validate, Health: &res})
+	if res.Healthy {
+		return nil
+	}
+	if !r.cfg.ContinueOnUnhealthy {
+		return fmt.Errorf("the version serving now is unhealthy, so a rollback would have nothing to return to: %s (set continue-on-unhealthy to deploy anyway)", res.Reason)
+	}
+	r.warn("the version serving now is unhealthy (%s); deploying anyway as continue-on-unhealthy is set", res.Reason)
+	return nil
+}
+
+// publicTarget is where the environment's traffic is checked: its URL, or
+// the Service through the API server's service proxy, on the service-port
+// input or else the Service's first port (read once the Service exists: a
+// first blue-green deploy creates it).
+func (r *run) publicTarget(ctx context.Context) (health.Target, error) {
+	if r.publicReady {
+		return r.public, nil
+	}
+	var target health.Target
+	var err error
+	if r.cfg.URL != "" {
+		target, err = health.NewURLTarget(r.cfg.URL, r.deps.TLS)
+	} else {
+		port := strconv.Itoa(r.cfg.ServicePort)
+		if r.cfg.ServicePort == 0 {
+			if port, err = kube.ServicePort(ctx, r.deps.Client, r.cfg.Namespace, r.serviceName()); err != nil {
+				return health.Target{}, fmt.Errorf("health check target: %w", err)
+			}
+		}
+		target, err = health.NewServiceProxyTarget(r.deps.REST, r.cfg.Namespace, r.serviceName(), port)
+	}
+	if err != nil {
+		return health.Target{}, fmt.Errorf("health check target: %w", err)
+	}
+	r.public, r.publicReady = target, true
+	return target, nil
 }
 
 // currentlyServing tells whether something serves now (not a first deploy).
@@ -163,19 +193,23 @@ func (r *run) verifyPreview(ctx context.Context, p strategy.Preview) error {
 // verify checks the new version where its traffic arrives: health, smoke
 // tests and proof that answers come from it.
 func (r *run) verify(ctx context.Context) (string, error) {
-	res := health.Check(ctx, r.public, r.checkOptions(health.ModePostDeployment))
+	target, err := r.publicTarget(ctx)
+	if err != nil {
+		return "", err
+	}
+	res := health.Check(ctx, target, r.checkOptions(health.ModePostDeployment))
 	r.emit(event.Event{Kind: event.HealthChecked, Stage: event.Verify, Health: &res})
 	if !res.Healthy {
 		return "", fmt.Errorf("health check failed: %s", res.Reason)
 	}
-	if err := r.smoke(ctx, r.public, event.Verify); err != nil {
+	if err := r.smoke(ctx, target, event.Verify); err != nil {
 		return "", err
 	}
 	if r.version == "" {
 		r.warn("the image %s has no tag to compare with the served version: traffic verification skipped", r.cfg.Image)
 		return "healthy", nil
 	}
-	tr := health.VerifyTraffic(ctx, r.public, r.version, 10, r.checkOptions(health.ModeVerifyTraffic))
+	tr := health.VerifyTraffic(ctx, target, r.version, 10, r.checkOptions(health.ModeVerifyTraffic))
 	r.emit(event.Event{Kind: event.TrafficVerified, Stage: event.Verify, Traffic: &tr})
 	if !tr.Passed {
 		return "", fmt.Errorf("traffic verification failed: %s", tr.Reason)
@@ -213,7 +247,7 @@ func (r *run) smoke(ctx context.Context, target health.Target, stage event.Stage
 }
 
 // monitor watches the new version for the environment's duration.
-func (r *run) monitor(ctx context.Context) monitor.Result {
+func (r *run) monitor(ctx context.Context) (monitor.Result, error) {
 	cfg := r.cfg
 	paths := r.paths()
 	opts := monitor.Options{
@@ -228,7 +262,10 @@ func (r *run) monitor(ctx context.Context) monitor.Result {
 			RollbackErrorRate: cfg.RollbackErrorRate, RollbackConsecutiveFailures: cfg.RollbackConsecutiveFailures,
 		},
 	}
-	target := r.public
+	target, err := r.publicTarget(ctx)
+	if err != nil {
+		return monitor.Result{}, err
+	}
 	probe := func(ctx context.Context, endpoint string) monitor.Sample {
 		p := health.Probe(ctx, target, endpoint, opts.Timeout)
 		return monitor.Sample{Time: p.Time, Endpoint: p.Path, Latency: p.Latency, StatusCode: p.StatusCode, OK: p.OK, Err: p.Err}
@@ -242,7 +279,8 @@ func (r *run) monitor(ctx context.Context) monitor.Result {
 		case monitor.EventProgress:
 			r.emit(event.Event{Kind: event.MonitorProgress, Stage: event.Monitor, Snapshot: e.Snapshot})
 		}
-	})
+	}), nil
+
 }
 
 func (r *run) paths() health.Paths {

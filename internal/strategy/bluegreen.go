@@ -76,7 +76,12 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 	rec := stepRecorder{d: &d, onStep: b.OnStep}
 
 	// Where traffic goes now is read from the cluster, never remembered.
-	svc, err := b.Client.CoreV1().Services(t.Namespace).Get(ctx, t.Service, metav1.GetOptions{})
+	var svc *corev1.Service
+	err := kube.Retry(ctx, kube.RetryPolicy{}, func(ctx context.Context) error {
+		var gerr error
+		svc, gerr = b.Client.CoreV1().Services(t.Namespace).Get(ctx, t.Service, metav1.GetOptions{})
+		return gerr
+	})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return d, fmt.Errorf("get service %s/%s: %w", t.Namespace, t.Service, kube.ClassifyAPIError(err))
 	}
@@ -97,6 +102,12 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 		if d.PreviousColor != "" && d.PreviousImage == t.Image {
 			d.Unchanged = true
 			d.Color, d.Deployment = d.PreviousColor, source.Name
+			d.PreviousDeployment = b.leftRunning(ctx, t, d.Color)
+			if d.PreviousDeployment != "" {
+				_ = rec.run("found "+d.PreviousDeployment, func() (string, error) {
+					return "still running from an earlier run that did not finish; it is scaled down once monitoring passes", nil
+				})
+			}
 			return d, nil
 		}
 	}
@@ -210,7 +221,7 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 // Finish scales the previous color (or the adopted plain Deployment) to
 // zero, keeping its spec for the next deploy.
 func (b *BlueGreen) Finish(ctx context.Context, t Target, d *Deployed) error {
-	if d.Unchanged || d.PreviousDeployment == "" || d.PreviousDeployment == d.Deployment {
+	if d.PreviousDeployment == "" || d.PreviousDeployment == d.Deployment {
 		return nil
 	}
 	return stepRecorder{d: d, onStep: b.OnStep}.run("scale down "+d.PreviousDeployment, func() (string, error) {
@@ -230,8 +241,14 @@ func (b *BlueGreen) Rollback(ctx context.Context, t Target, d *Deployed) error {
 		return fmt.Errorf("roll back service %s/%s: nothing served before this deploy", t.Namespace, t.Service)
 	}
 	start := time.Now()
+	// Traffic must go back even through an API outage: retry patiently,
+	// within the caller's deadline.
+	patiently := func(f func(ctx context.Context) error) error { return kube.Retry(ctx, kube.PatientRetry, f) }
 	err := rec.run("switch back", func() (string, error) {
-		if _, err := kube.SwitchSelector(ctx, b.Client, t.Namespace, t.Service, d.PreviousSelector); err != nil {
+		if err := patiently(func(ctx context.Context) error {
+			_, err := kube.SwitchSelector(ctx, b.Client, t.Namespace, t.Service, d.PreviousSelector)
+			return err
+		}); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("service %s → %s", t.Service, orNone(d.PreviousDeployment)), nil
@@ -240,7 +257,12 @@ func (b *BlueGreen) Rollback(ctx context.Context, t Target, d *Deployed) error {
 		return err
 	}
 	err = rec.run("confirm endpoints", func() (string, error) {
-		prev, err := b.Client.AppsV1().Deployments(t.Namespace).Get(ctx, d.PreviousDeployment, metav1.GetOptions{})
+		var prev *appsv1.Deployment
+		err := patiently(func(ctx context.Context) error {
+			var gerr error
+			prev, gerr = b.Client.AppsV1().Deployments(t.Namespace).Get(ctx, d.PreviousDeployment, metav1.GetOptions{})
+			return gerr
+		})
 		if err != nil {
 			return "", fmt.Errorf("get deployment %s/%s: %w", t.Namespace, d.PreviousDeployment, err)
 		}
@@ -253,8 +275,23 @@ func (b *BlueGreen) Rollback(ctx context.Context, t Target, d *Deployed) error {
 	}
 	d.Switched = false
 	return rec.run("scale down "+d.Deployment, func() (string, error) {
-		return "0 replicas", kube.ScaleDeployment(ctx, b.Client, t.Namespace, d.Deployment, 0)
+		return "0 replicas", patiently(func(ctx context.Context) error {
+			return kube.ScaleDeployment(ctx, b.Client, t.Namespace, d.Deployment, 0)
+		})
 	})
+}
+
+// leftRunning finds a Deployment that an interrupted earlier run left
+// serving nothing but still running: the other color, or an adopted plain
+// Deployment.
+func (b *BlueGreen) leftRunning(ctx context.Context, t Target, active string) string {
+	for _, name := range []string{ColorDeployment(t.Deployment, Other(active)), t.Deployment} {
+		d, err := b.Client.AppsV1().Deployments(t.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err == nil && replicasOf(d) > 0 {
+			return name
+		}
+	}
+	return ""
 }
 
 func (b *BlueGreen) endpointTimeout() time.Duration {
@@ -272,7 +309,12 @@ func (b *BlueGreen) sourceDeployment(ctx context.Context, t Target, svc *corev1.
 	if svc != nil && kube.ActiveColor(svc) != "" {
 		name = ColorDeployment(t.Deployment, kube.ActiveColor(svc))
 	}
-	d, err := b.Client.AppsV1().Deployments(t.Namespace).Get(ctx, name, metav1.GetOptions{})
+	var d *appsv1.Deployment
+	err := kube.Retry(ctx, kube.RetryPolicy{}, func(ctx context.Context) error {
+		var gerr error
+		d, gerr = b.Client.AppsV1().Deployments(t.Namespace).Get(ctx, name, metav1.GetOptions{})
+		return gerr
+	})
 	switch {
 	case err == nil:
 		return d, nil
@@ -424,7 +466,10 @@ func serviceFor(t Target, svc *corev1.Service, green *appsv1.Deployment, selecto
 func selectorFor(svc *corev1.Service, green *appsv1.Deployment, color string) map[string]string {
 	base := green.Spec.Selector.MatchLabels
 	if svc != nil && len(svc.Spec.Selector) > 0 {
-		base = svc.Spec.Selector
+		base = maps.Clone(svc.Spec.Selector)
+		// A Service pinned to an adopted Deployment's pods (a run that died
+		// during adoption) must not carry the pin into the new selector.
+		delete(base, appsv1.DefaultDeploymentUniqueLabelKey)
 	}
 	return withColor(base, color)
 }

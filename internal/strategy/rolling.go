@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -26,7 +27,12 @@ type Rolling struct {
 func (r *Rolling) Deploy(ctx context.Context, t Target) (Deployed, error) {
 	d := Deployed{Strategy: NameRolling, Deployment: t.Deployment}
 	rec := stepRecorder{d: &d, onStep: r.OnStep}
-	before, err := r.Client.AppsV1().Deployments(t.Namespace).Get(ctx, t.Deployment, metav1.GetOptions{})
+	var before *appsv1.Deployment
+	err := kube.Retry(ctx, kube.RetryPolicy{}, func(ctx context.Context) error {
+		var gerr error
+		before, gerr = r.Client.AppsV1().Deployments(t.Namespace).Get(ctx, t.Deployment, metav1.GetOptions{})
+		return gerr
+	})
 	if err != nil && len(t.Manifests) == 0 {
 		return d, fmt.Errorf("get deployment %s/%s: %w", t.Namespace, t.Deployment, kube.ClassifyAPIError(err))
 	}
@@ -98,13 +104,23 @@ func (r *Rolling) Rollback(ctx context.Context, t Target, d *Deployed) error {
 
 func (r *Rolling) undo(ctx context.Context, t Target, d *Deployed, rec stepRecorder) error {
 	return rec.run("undo", func() (string, error) {
-		res, err := kube.Undo(ctx, r.Client, t.Namespace, t.Deployment, d.PreviousRevision)
+		// The previous revision must come back even through an API outage:
+		// retry patiently, within the caller's deadline.
+		var res kube.UndoResult
+		err := kube.Retry(ctx, kube.PatientRetry, func(ctx context.Context) error {
+			var uerr error
+			res, uerr = kube.Undo(ctx, r.Client, t.Namespace, t.Deployment, d.PreviousRevision)
+			return uerr
+		})
 		if err != nil {
 			return "", err
 		}
 		wait := r.Wait
 		wait.OnProgress = nil
-		if _, err := kube.WaitRollout(ctx, r.Client, t.Namespace, t.Deployment, wait); err != nil {
+		if err := kube.Retry(ctx, kube.PatientRetry, func(ctx context.Context) error {
+			_, werr := kube.WaitRollout(ctx, r.Client, t.Namespace, t.Deployment, wait)
+			return werr
+		}); err != nil {
 			return "", fmt.Errorf("the rollback to revision %d did not become ready: %w", res.To.Number, err)
 		}
 		return fmt.Sprintf("back to revision %d (%v)", res.To.Number, res.To.Images), nil
