@@ -7,6 +7,7 @@ import (
 	gh "github.com/google/go-github/v60/github"
 
 	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/redact"
 )
 
 // StatusContext returns the commit status context of a stage:
@@ -55,7 +56,7 @@ func commitStatus(run event.Run, stage event.Stage, state, desc string, secrets 
 		Context:     gh.String(StatusContext(run.Environment, stage)),
 		Description: gh.String(description(desc, secrets)),
 	}
-	if u := publicURL(run.RunURL); u != "" {
+	if u := redact.PublicURL(run.RunURL); u != "" {
 		st.TargetURL = gh.String(u)
 	}
 	return st
@@ -77,8 +78,8 @@ func deploymentRequest(run event.Run, secrets []string) *gh.DeploymentRequest {
 		TransientEnvironment:  gh.Bool(false),
 		ProductionEnvironment: gh.Bool(run.Production),
 		Payload: map[string]string{
-			"image":         redact(run.Image, secrets),
-			"deployment_id": redact(run.DeploymentID, secrets),
+			"image":         redact.Secrets(run.Image, secrets),
+			"deployment_id": redact.Secrets(run.DeploymentID, secrets),
 		},
 	}
 }
@@ -94,10 +95,10 @@ func deploymentStatus(run event.Run, state, desc string, secrets []string) *gh.D
 		Environment:  gh.String(run.Environment),
 		AutoInactive: gh.Bool(state == "success"),
 	}
-	if u := publicURL(run.RunURL); u != "" {
+	if u := redact.PublicURL(run.RunURL); u != "" {
 		req.LogURL = gh.String(u)
 	}
-	if u := publicURL(run.EnvironmentURL); u != "" {
+	if u := redact.PublicURL(run.EnvironmentURL); u != "" {
 		req.EnvironmentURL = gh.String(u)
 	}
 	return req

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/redact"
 )
 
 func TestTruncate(t *testing.T) {
@@ -67,7 +68,7 @@ func TestPublicURL(t *testing.T) {
 		"app.example.com":                                    "",
 		"":                                                   "",
 	} {
-		assert.Equal(t, want, publicURL(in), in)
+		assert.Equal(t, want, redact.PublicURL(in), in)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	gh "github.com/google/go-github/v60/github"
 
 	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/redact"
 )
 
 // Defaults for StatusOptions.
@@ -149,7 +150,7 @@ func newClient(opts StatusOptions) (*gh.Client, error) {
 	}
 	base, err := url.Parse(raw)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("the GitHub API URL %q is not an http(s) URL", publicURL(raw))
+		return nil, fmt.Errorf("the GitHub API URL %q is not an http(s) URL", redact.PublicURL(raw))
 	}
 	if !strings.HasSuffix(base.Path, "/") {
 		base.Path += "/"
@@ -246,7 +247,7 @@ func (s *StatusSink) warn(msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.stopped {
-		s.warnings = append(s.warnings, redact(msg, s.secrets))
+		s.warnings = append(s.warnings, redact.Secrets(msg, s.secrets))
 	}
 }
 
@@ -255,7 +256,7 @@ func (s *StatusSink) stop(msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.stopped {
-		s.warnings = append(s.warnings, redact(msg, s.secrets))
+		s.warnings = append(s.warnings, redact.Secrets(msg, s.secrets))
 		s.stopped = true
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/redact"
 )
 
 // Defaults shared by the sinks.
@@ -294,15 +295,12 @@ func (s *sender) transportError(err error) error {
 // name, a last line of defence for text from elsewhere.
 func (s *sender) scrub(text string) string {
 	for _, sec := range s.secrets {
-		if len(sec) >= minSecret && strings.Contains(text, sec) {
+		if len(sec) >= redact.MinSecret && strings.Contains(text, sec) {
 			text = strings.ReplaceAll(text, sec, s.name)
 		}
 	}
 	return text
 }
-
-// minSecret is the shortest secret scrub replaces.
-const minSecret = 4
 
 // urlSecrets lists the forms of a webhook URL that must never be printed,
 // longest first so a whole URL is replaced before its parts: the URL as

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -20,31 +18,6 @@ func marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
-// redact replaces every secret in s.
-func redact(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= minSecret && strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "***")
-		}
-	}
-	return s
-}
-
-// publicURL returns raw if it is an http(s) URL, without userinfo, query or
-// fragment, which may hold credentials; anything else yields "".
-func publicURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return ""
-	}
-	u.User = nil
-	u.RawQuery = ""
-	u.ForceQuery = false
-	u.Fragment = ""
-	u.RawFragment = ""
-	return u.String()
 }
 
 // formatSeconds renders a latency in seconds for people: "120ms", "3.2s".

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ebeautything/greenlight/internal/event"
 	"github.com/ebeautything/greenlight/internal/monitor"
+	"github.com/ebeautything/greenlight/internal/redact"
 )
 
 // SlackOptions configures a Slack sink.
@@ -162,7 +163,7 @@ func contextBlock(parts ...string) slackBlock {
 type escaper []string
 
 func (e escaper) text(s string) string {
-	return mrkdwnEscapes.Replace(redact(s, e))
+	return mrkdwnEscapes.Replace(redact.Secrets(s, e))
 }
 
 // mrkdwnEscapes and linkEscapes are read-only replacers, built once
@@ -182,11 +183,11 @@ func (e escaper) code(s string) string {
 
 // link renders a mrkdwn link to a public form of raw, or "" without one.
 func (e escaper) link(raw, label string) string {
-	u := publicURL(raw)
+	u := redact.PublicURL(raw)
 	if u == "" {
 		return ""
 	}
-	u = linkEscapes.Replace(redact(u, e))
+	u = linkEscapes.Replace(redact.Secrets(u, e))
 	return "<" + u + "|" + e.text(label) + ">"
 }
 
@@ -227,7 +228,7 @@ func slackRunStarted(run event.Run, secrets []string) slackMessage {
 	return slackMessage{
 		Text: e.text(fmt.Sprintf("Deploying %s to %s", run.Image, env)),
 		Blocks: []slackBlock{
-			header(redact(":rocket: Deploying to "+env, secrets)),
+			header(redact.Secrets(":rocket: Deploying to "+env, secrets)),
 			fields(
 				[2]string{"Image", e.code(run.Image)},
 				[2]string{"Replacing", e.code(run.PreviousImage)},
@@ -262,7 +263,7 @@ func slackRunFinished(run event.Run, res event.Result, secrets []string) slackMe
 		plain += ": " + r
 	}
 
-	blocks := []slackBlock{header(redact(title, secrets))}
+	blocks := []slackBlock{header(redact.Secrets(title, secrets))}
 	if r := strings.TrimSpace(res.Reason); r != "" {
 		blocks = append(blocks, section(e.text(r)))
 	}
@@ -319,7 +320,7 @@ func slackAlert(run event.Run, a monitor.AlertChange, secrets []string) slackMes
 	return slackMessage{
 		Text: e.text(fmt.Sprintf("Alert in %s: %s", env, msg)),
 		Blocks: []slackBlock{
-			header(redact(title, secrets)),
+			header(redact.Secrets(title, secrets)),
 			section(e.text(msg)),
 			fields(
 				[2]string{"Rule", e.code(string(a.Rule))},

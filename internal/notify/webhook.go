@@ -15,6 +15,7 @@ import (
 
 	"github.com/ebeautything/greenlight/internal/event"
 	"github.com/ebeautything/greenlight/internal/monitor"
+	"github.com/ebeautything/greenlight/internal/redact"
 )
 
 // SchemaVersion is the version of WebhookEvent; it changes only when a
@@ -219,8 +220,8 @@ func webhookEvent(run event.Run, e event.Event, secrets []string) (WebhookEvent,
 		SchemaVersion: SchemaVersion,
 		Environment:   run.Environment,
 		DeploymentID:  run.DeploymentID,
-		Image:         redact(run.Image, secrets),
-		RunURL:        publicURL(run.RunURL),
+		Image:         redact.Secrets(run.Image, secrets),
+		RunURL:        redact.PublicURL(run.RunURL),
 		Message:       strings.TrimSpace(e.Message),
 	}
 	if !e.Time.IsZero() {
@@ -276,7 +277,7 @@ func webhookEvent(run event.Run, e event.Event, secrets []string) (WebhookEvent,
 	default:
 		return WebhookEvent{}, false
 	}
-	we.Message = redact(we.Message, secrets)
+	we.Message = redact.Secrets(we.Message, secrets)
 	return we, true
 }
 
