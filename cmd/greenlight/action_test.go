@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -165,61 +164,11 @@ type result struct {
 // sends SIGTERM once stdout contains it.
 func (e *env) runAction(t *testing.T, inputs map[string]string, signalAt string) result {
 	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{}
-	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ENV", "GITHUB_STATE", "GITHUB_PATH"} {
-		files[name] = filepath.Join(dir, strings.ToLower(name))
-		require.NoError(t, os.WriteFile(files[name], nil, 0o644))
-	}
-	eventPath := filepath.Join(dir, "event.json")
-	require.NoError(t, os.WriteFile(eventPath, []byte(`{"after":"0123456789abcdef0123456789abcdef01234567"}`), 0o644))
-	environ := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "GITHUB_ACTIONS=true",
-		"GITHUB_REPOSITORY=acme/shop", "GITHUB_SHA=0123456789abcdef0123456789abcdef01234567",
-		"GITHUB_EVENT_NAME=push", "GITHUB_EVENT_PATH=" + eventPath, "GITHUB_ACTOR=octocat",
-		"GITHUB_RUN_ID=42", "GITHUB_SERVER_URL=https://github.com", "GITHUB_API_URL=" + e.github.srv.URL + "/api/v3/",
-		"RUNNER_TEMP=" + dir, "GITHUB_WORKSPACE=" + dir,
-	}
-	for k, v := range files {
-		environ = append(environ, k+"="+v)
-	}
-	for k, v := range inputs {
-		environ = append(environ, "INPUT_"+strings.ToUpper(k)+"="+v)
-	}
-	cmd := exec.Command(binary)
-	cmd.Env = environ
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Start())
+	var hooks []stdoutHook
 	if signalAt != "" {
-		go func() {
-			for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				if strings.Contains(stdout.String(), signalAt) {
-					_ = cmd.Process.Signal(syscall.SIGTERM)
-					return
-				}
-			}
-		}()
+		hooks = append(hooks, stdoutHook{at: signalAt, do: func(r liveRun) { _ = r.proc.Signal(syscall.SIGTERM) }})
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(4 * time.Minute):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("greenlight did not finish in 4 minutes; stdout:\n%s", stdout.String())
-	}
-	res := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
-	out, _ := os.ReadFile(files["GITHUB_OUTPUT"])
-	res.outputs = parseOutputs(string(out))
-	summary, _ := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
-	res.summary = string(summary)
-	if p := res.outputs["report-path"]; p != "" {
-		data, err := os.ReadFile(filepath.Join(dir, p))
-		require.NoError(t, err, "the report-path output names a file")
-		res.report = string(data)
-	}
+	res := e.runHooked(t, inputs, hooks...)
 	t.Logf("exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	return res
 }
