@@ -3,69 +3,18 @@ package proof
 import (
 	"context"
 	"fmt"
+	"testing"
 	"time"
 
-	"testing"
-
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/ebeautything/greenlight/internal/kube"
+	"github.com/ebeautything/greenlight/internal/testcluster"
 )
 
 // detectionRollouts is how many rollouts figure 1 times: enough for a
 // nearest-rank p95 that is not the maximum.
 const detectionRollouts = 20
-
-// statusComplete is kubectl's rule for a finished rollout, applied to a
-// Deployment at generation gen or later: the status describes the spec and
-// every desired replica is updated and available, with no old one left.
-func statusComplete(d *appsv1.Deployment, gen int64) bool {
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	s := d.Status
-	return d.Generation >= gen && s.ObservedGeneration >= d.Generation &&
-		s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want
-}
-
-// watchComplete returns when a watch of its own first delivers the
-// Deployment with a complete status for generation gen: the referee both
-// waiters are timed against.
-func watchComplete(ctx context.Context, client kubernetes.Interface, namespace, name string, gen int64) (time.Time, error) {
-	byName := fields.OneTermEqualSelector("metadata.name", name).String()
-	list, err := client.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{FieldSelector: byName})
-	if err != nil {
-		return time.Time{}, fmt.Errorf("list deployment %s/%s: %w", namespace, name, err)
-	}
-	for i := range list.Items {
-		if statusComplete(&list.Items[i], gen) {
-			return time.Now(), nil
-		}
-	}
-	w, err := client.AppsV1().Deployments(namespace).Watch(ctx, metav1.ListOptions{FieldSelector: byName, ResourceVersion: list.ResourceVersion})
-	if err != nil {
-		return time.Time{}, fmt.Errorf("watch deployment %s/%s: %w", namespace, name, err)
-	}
-	defer w.Stop()
-	for {
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return time.Time{}, fmt.Errorf("watch deployment %s/%s: closed before the rollout completed", namespace, name)
-			}
-			if d, ok := ev.Object.(*appsv1.Deployment); ok && statusComplete(d, gen) {
-				return time.Now(), nil
-			}
-		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("watch deployment %s/%s: %w", namespace, name, ctx.Err())
-		}
-	}
-}
 
 // detectionWhy is printed if greenlight's wait ever trails kubectl's.
 const detectionWhy = "both react to the same Deployment watch event, but greenlight's wait also receives the ReplicaSet and pod events of the same moment (three informers, to fail fast on stuck pods) and evaluates after each, which can put the Deployment's event behind them"
@@ -95,7 +44,7 @@ func BenchmarkRolloutDetection(b *testing.B) {
 			}
 			complete := make(chan seen, 1)
 			go func() {
-				at, err := watchComplete(ctx, e.client, ns, "shop", change.Generation)
+				at, err := testcluster.WatchRolloutComplete(ctx, e.client, ns, "shop", change.Generation)
 				complete <- seen{at, err}
 			}()
 			exited := make(chan proc, 1)

@@ -2,71 +2,21 @@ package strategy
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/ebeautything/greenlight/internal/kube"
+	"github.com/ebeautything/greenlight/internal/testcluster"
 )
 
 // benchIterationTimeout bounds one iteration's cluster work, so a stuck
 // rollout fails the benchmark instead of hanging it.
 const benchIterationTimeout = time.Minute
-
-// statusComplete is kubectl's rule for a finished rollout, applied to a
-// Deployment at generation gen or later: the status describes the spec and
-// every desired replica is updated and available, with no old one left.
-func statusComplete(d *appsv1.Deployment, gen int64) bool {
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	s := d.Status
-	return d.Generation >= gen && s.ObservedGeneration >= d.Generation &&
-		s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want
-}
-
-// watchComplete returns when a watch of its own first delivers the
-// Deployment with a complete status for generation gen, independently of
-// kube.WaitRollout's informers.
-func watchComplete(ctx context.Context, client kubernetes.Interface, namespace, name string, gen int64) (time.Time, error) {
-	byName := fields.OneTermEqualSelector("metadata.name", name).String()
-	list, err := client.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{FieldSelector: byName})
-	if err != nil {
-		return time.Time{}, fmt.Errorf("list deployment %s/%s: %w", namespace, name, err)
-	}
-	for i := range list.Items {
-		if statusComplete(&list.Items[i], gen) {
-			return time.Now(), nil
-		}
-	}
-	w, err := client.AppsV1().Deployments(namespace).Watch(ctx, metav1.ListOptions{FieldSelector: byName, ResourceVersion: list.ResourceVersion})
-	if err != nil {
-		return time.Time{}, fmt.Errorf("watch deployment %s/%s: %w", namespace, name, err)
-	}
-	defer w.Stop()
-	for {
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return time.Time{}, fmt.Errorf("watch deployment %s/%s: closed before the rollout completed", namespace, name)
-			}
-			if d, ok := ev.Object.(*appsv1.Deployment); ok && statusComplete(d, gen) {
-				return time.Now(), nil
-			}
-		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("watch deployment %s/%s: %w", namespace, name, ctx.Err())
-		}
-	}
-}
 
 // percentile is the nearest-rank p-th percentile (0 < p ≤ 1) of samples,
 // 0 when there are none.
@@ -104,7 +54,7 @@ func BenchmarkRolloutDetection(b *testing.B) {
 		}
 		complete := make(chan seen, 1)
 		go func() {
-			at, err := watchComplete(ctx, e.client, e.ns, "shop", change.Generation)
+			at, err := testcluster.WatchRolloutComplete(ctx, e.client, e.ns, "shop", change.Generation)
 			complete <- seen{at, err}
 		}()
 		_, err = kube.WaitRollout(ctx, e.client, e.ns, "shop", kube.WaitOptions{})
