@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/goldenfile"
 )
 
 // statusesOf lists "context=state" of the commit statuses sent, in order.
@@ -127,7 +128,7 @@ func TestStatusSinkRuns(t *testing.T) {
 
 			got, err := json.MarshalIndent(reqs, "", "  ")
 			require.NoError(t, err)
-			golden(t, "run-"+tt.name+".json", append(got, '\n'))
+			goldenfile.Assert(t, "run-"+tt.name+".json", append(got, '\n'))
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebeautything/greenlight/internal/goldenfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -166,7 +167,7 @@ func TestVerdictMessagesGolden(t *testing.T) {
 			b.WriteString(string(v.Rule) + " " + string(v.Action) + ": " + v.Message + "\n")
 		}
 	}
-	golden(t, "verdicts.golden", []byte(b.String()))
+	goldenfile.Assert(t, "verdicts.golden", []byte(b.String()))
 }
 
 func TestRulesValidate(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebeautything/greenlight/internal/goldenfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -108,7 +109,7 @@ func TestStatsSnapshotGolden(t *testing.T) {
 	}
 	out, err := json.MarshalIndent(s.Snapshot(), "", "  ")
 	require.NoError(t, err)
-	golden(t, "snapshot.golden.json", append(out, '\n'))
+	goldenfile.Assert(t, "snapshot.golden.json", append(out, '\n'))
 }
 
 func TestStatsEmptySnapshot(t *testing.T) {

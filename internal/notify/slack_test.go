@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/goldenfile"
 	"github.com/ebeautything/greenlight/internal/monitor"
 )
 
@@ -76,7 +77,7 @@ func TestSlackMessages(t *testing.T) {
 					assert.NotContains(t, string(r.body), secret)
 				}
 			}
-			golden(t, "slack-"+tt.name+".json", bodies(t, got))
+			goldenfile.Assert(t, "slack-"+tt.name+".json", bodies(t, got))
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/goldenfile"
 	"github.com/ebeautything/greenlight/internal/monitor"
 )
 
@@ -77,7 +78,7 @@ func TestWebhookRun(t *testing.T) {
 		}
 	}
 	assert.Len(t, ids, 5, "each delivery has its own id")
-	golden(t, "webhook-rolled-back.json", bodies(t, got))
+	goldenfile.Assert(t, "webhook-rolled-back.json", bodies(t, got))
 }
 
 // TestWebhookRetryKeepsDeliveryID retries a 500 once with the same id,

@@ -3,9 +3,6 @@ package ops
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,25 +10,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ebeautything/greenlight/internal/goldenfile"
 	"github.com/ebeautything/greenlight/internal/kube"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
 // t0 is the fixed clock of every golden file.
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// golden compares got with testdata/name, rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing; run go test -update")
-	assert.Equal(t, string(want), string(got))
-}
 
 func sampleEntries() []Entry {
 	return Entries([]kube.Record{
@@ -87,20 +71,20 @@ func TestStatusGolden(t *testing.T) {
 			t.Parallel()
 			var table, colored, js bytes.Buffer
 			WriteStatusTable(&table, s, false)
-			golden(t, "status-"+name+".txt", table.Bytes())
+			goldenfile.Assert(t, "status-"+name+".txt", table.Bytes())
 			assert.NotContains(t, table.String(), "\033[", "no colors off a terminal")
 
 			WriteStatusTable(&colored, s, true)
-			golden(t, "status-"+name+".tty", colored.Bytes())
+			goldenfile.Assert(t, "status-"+name+".tty", colored.Bytes())
 			assert.Equal(t, table.String(), stripANSI(colored.String()), "colors change nothing but colors")
 
 			require.NoError(t, WriteStatusJSON(&js, s))
-			golden(t, "status-"+name+".json", js.Bytes())
+			goldenfile.Assert(t, "status-"+name+".json", js.Bytes())
 			var back map[string]any
 			require.NoError(t, json.Unmarshal(js.Bytes(), &back))
 			assert.EqualValues(t, SchemaVersion, back["schemaVersion"])
 
-			golden(t, "status-"+name+".md", []byte(StatusMarkdown(s)))
+			goldenfile.Assert(t, "status-"+name+".md", []byte(StatusMarkdown(s)))
 		})
 	}
 }
@@ -123,13 +107,13 @@ func TestHistoryGolden(t *testing.T) {
 	t.Parallel()
 	var table, colored, js bytes.Buffer
 	WriteHistoryTable(&table, sampleEntries(), false)
-	golden(t, "history.txt", table.Bytes())
+	goldenfile.Assert(t, "history.txt", table.Bytes())
 	WriteHistoryTable(&colored, sampleEntries(), true)
-	golden(t, "history.tty", colored.Bytes())
+	goldenfile.Assert(t, "history.tty", colored.Bytes())
 	assert.Equal(t, table.String(), stripANSI(colored.String()))
 	require.NoError(t, WriteHistoryJSON(&js, sampleEntries()))
-	golden(t, "history.json", js.Bytes())
-	golden(t, "history.md", []byte(HistoryMarkdown("production", sampleEntries(), t0)))
+	goldenfile.Assert(t, "history.json", js.Bytes())
+	goldenfile.Assert(t, "history.md", []byte(HistoryMarkdown("production", sampleEntries(), t0)))
 
 	var empty bytes.Buffer
 	WriteHistoryTable(&empty, nil, false)
@@ -155,7 +139,7 @@ func TestActionMarkdownGolden(t *testing.T) {
 	b.WriteString(MaintenanceMarkdown("production", maint, nil))
 	b.WriteString(MaintenanceMarkdown("production", MaintenanceResult{Before: state, On: false, Unchanged: true}, nil))
 	b.WriteString(MaintenanceMarkdown("production", MaintenanceResult{Before: state, On: true}, assert.AnError))
-	golden(t, "actions.md", []byte(b.String()))
+	goldenfile.Assert(t, "actions.md", []byte(b.String()))
 }
 
 // stripANSI removes the color sequences the painter writes.
