@@ -3,7 +3,6 @@ package testcluster
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -97,9 +96,17 @@ func (b Binaries) complete() bool {
 }
 
 func buildKubebin(moduleDir, dir string, log io.Writer) error {
+	fmt.Fprintf(log, "testcluster: building etcd, kube-apiserver, kube-controller-manager and kubectl once into %s (a cold build takes about 15 minutes on 2 cores)\n", dir)
+	return buildModuleBinaries(moduleDir, dir, kubebinPackages, nil, log)
+}
+
+// buildModuleBinaries builds each package of a nested module into a fresh
+// directory and moves it into place whole, so a half-finished build is never
+// taken for a complete one.
+func buildModuleBinaries(moduleDir, dir string, pkgs []struct{ pkg, name string }, env []string, log io.Writer) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		return fmt.Errorf("build Kubernetes binaries: the go command is not on PATH: %w", err)
+		return fmt.Errorf("build binaries of %s: the go command is not on PATH: %w", moduleDir, err)
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), "build-")
 	if err != nil {
@@ -108,30 +115,35 @@ func buildKubebin(moduleDir, dir string, log io.Writer) error {
 	defer os.RemoveAll(tmp)
 
 	start := time.Now()
-	fmt.Fprintf(log, "testcluster: building etcd, kube-apiserver, kube-controller-manager and kubectl once into %s (a cold build takes about 15 minutes on 2 cores)\n", dir)
-	for _, p := range kubebinPackages {
+	for _, p := range pkgs {
 		cmd := exec.Command(goBin, "build", "-o", filepath.Join(tmp, p.name), p.pkg)
 		cmd.Dir = moduleDir
+		cmd.Env = append(os.Environ(), env...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("build %s in %s: %w\n%s", p.pkg, moduleDir, err, out)
 		}
+		fmt.Fprintf(log, "testcluster: built %s (%s elapsed)\n", p.name, time.Since(start).Round(time.Second))
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return fmt.Errorf("move built binaries to %s: %w", dir, err)
 	}
-	fmt.Fprintf(log, "testcluster: built Kubernetes binaries in %s\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(log, "testcluster: built the binaries of %s in %s\n", filepath.Base(moduleDir), time.Since(start).Round(time.Second))
 	return nil
 }
 
 // kubebinKey names a build: the same module files and Go version give the
 // same binaries.
-func kubebinKey(moduleDir string) (string, error) {
+func kubebinKey(moduleDir string) (string, error) { return moduleKey(moduleDir) }
+
+// moduleKey names a build of a nested module by its go.mod, go.sum and the
+// Go version.
+func moduleKey(moduleDir string) (string, error) {
 	h := sha256.New()
 	for _, name := range []string{"go.mod", "go.sum"} {
 		data, err := os.ReadFile(filepath.Join(moduleDir, name))
 		if err != nil {
-			return "", fmt.Errorf("read kubebin module: %w", err)
+			return "", fmt.Errorf("read module %s: %w", moduleDir, err)
 		}
 		h.Write(data)
 	}
@@ -139,16 +151,19 @@ func kubebinKey(moduleDir string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
-// findKubebinModule locates internal/testcluster/kubebin: beside this source
+// findKubebinModule locates internal/testcluster/kubebin.
+func findKubebinModule() (string, error) { return findNestedModule("kubebin") }
+
+// findNestedModule locates internal/testcluster/<name>: beside this source
 // file when built from source, else above the working directory.
-func findKubebinModule() (string, error) {
+func findNestedModule(name string) (string, error) {
 	var candidates []string
 	if _, file, _, ok := runtime.Caller(0); ok {
-		candidates = append(candidates, filepath.Join(filepath.Dir(file), "kubebin"))
+		candidates = append(candidates, filepath.Join(filepath.Dir(file), name))
 	}
 	if wd, err := os.Getwd(); err == nil {
 		for dir := wd; ; dir = filepath.Dir(dir) {
-			candidates = append(candidates, filepath.Join(dir, "internal", "testcluster", "kubebin"))
+			candidates = append(candidates, filepath.Join(dir, "internal", "testcluster", name))
 			if filepath.Dir(dir) == dir {
 				break
 			}
@@ -159,7 +174,7 @@ func findKubebinModule() (string, error) {
 			return c, nil
 		}
 	}
-	return "", errors.New("find the kubebin module (internal/testcluster/kubebin/go.mod): run from the greenlight repository")
+	return "", fmt.Errorf("find the %s module (internal/testcluster/%s/go.mod): run from the greenlight repository", name, name)
 }
 
 func lockFile(path string) (unlock func(), err error) {
