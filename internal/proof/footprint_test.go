@@ -141,7 +141,7 @@ func monitorChild(probesText, url string, stdout io.Writer) int {
 		return s
 	}
 	start := time.Now()
-	opts := monitor.Options{Endpoints: []string{"/health"}, Interval: monitorInterval, Duration: 10 * time.Duration(probes) * monitorInterval, Rules: monitor.DefaultRules(), Clock: clock}
+	opts := monitor.Options{Endpoints: []string{"/health"}, Interval: minInterval, Duration: 10 * time.Duration(probes) * minInterval, Rules: monitor.DefaultRules(), Clock: clock}
 	res := monitor.Run(ctx, opts, probe, nil)
 	mu.Lock()
 	rep := monitorReport{Probes: count, Simulated: res.Duration, Wall: time.Since(start), LiveHeap: liveHeap}
