@@ -157,6 +157,9 @@ type result struct {
 	outputs        map[string]string
 	summary        string
 	report         string
+	// lines are stdout's lines with the moment each reached the test
+	// (runHooked only).
+	lines []stampedLine
 }
 
 // runAction runs the binary as the runner does: GITHUB_ACTIONS=true,

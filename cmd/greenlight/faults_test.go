@@ -93,14 +93,26 @@ func (e *env) runHooked(t *testing.T, inputs map[string]string, hooks ...stdoutH
 	// Read stdout here rather than through exec's copier, so a hook fires
 	// within a read of its line and holds the process it acts on.
 	read := make(chan struct{})
+	var lines []stampedLine
 	go func() {
 		defer close(read)
 		fired := make([]bool, len(hooks))
 		buf := make([]byte, 4096)
+		var partial string
 		for {
 			n, err := pipe.Read(buf)
 			if n > 0 {
+				at := time.Now()
 				_, _ = stdout.Write(buf[:n])
+				partial += string(buf[:n])
+				for {
+					line, rest, ok := strings.Cut(partial, "\n")
+					if !ok {
+						break
+					}
+					lines = append(lines, stampedLine{at: at, text: line})
+					partial = rest
+				}
 				text := stdout.String()
 				for i, h := range hooks {
 					if !fired[i] && strings.Contains(text, h.at) {
@@ -126,7 +138,7 @@ func (e *env) runHooked(t *testing.T, inputs map[string]string, hooks ...stdoutH
 		<-done
 		t.Fatalf("greenlight did not finish in 4 minutes; stdout:\n%s", stdout.String())
 	}
-	res := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	res := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String(), lines: lines}
 	out, _ := os.ReadFile(files["GITHUB_OUTPUT"])
 	res.outputs = parseOutputs(string(out))
 	summary, _ := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
@@ -137,6 +149,43 @@ func (e *env) runHooked(t *testing.T, inputs map[string]string, hooks ...stdoutH
 		res.report = string(data)
 	}
 	return res
+}
+
+// stampedLine is one line of stdout and when it reached the test.
+type stampedLine struct {
+	at   time.Time
+	text string
+}
+
+// stageWindow is when a stage ran as stdout told it: from its
+// `::group::<stage>` line to the `::endgroup::` after it, or to the run's
+// last line if the group never closed.
+func stageWindow(lines []stampedLine, stage string) (from, to time.Time, ok bool) {
+	for i, l := range lines {
+		if l.text != "::group::"+stage {
+			continue
+		}
+		from, to = l.at, lines[len(lines)-1].at
+		for _, m := range lines[i+1:] {
+			if m.text == "::endgroup::" {
+				to = m.at
+				break
+			}
+		}
+		return from, to, true
+	}
+	return time.Time{}, time.Time{}, false
+}
+
+// hitsWithin counts the faulted requests between from and to.
+func hitsWithin(at []time.Time, from, to time.Time) int {
+	n := 0
+	for _, t := range at {
+		if !t.Before(from) && !t.After(to) {
+			n++
+		}
+	}
+	return n
 }
 
 // newBlueEnv is an env whose app already runs blue-green: shop-blue with
@@ -188,12 +237,24 @@ type verdict struct {
 	notes []string
 }
 
+// The words of the fault table: a cell completed the deploy despite the
+// fault, gave up safely (the old version serving, with a reason), or left
+// the environment unsafe.
+const (
+	wordCompleted = "completed"
+	wordGaveUp    = "gave up"
+	wordUnsafe    = "UNSAFE"
+)
+
 // word is the verdict in the golden table.
 func (v verdict) word() string {
-	if len(v.broken)+len(v.problems) > 0 {
-		return "UNSAFE"
+	switch {
+	case len(v.broken)+len(v.problems) > 0:
+		return wordUnsafe
+	case v.status == "succeeded":
+		return wordCompleted
 	}
-	return "safe"
+	return wordGaveUp
 }
 
 func (v verdict) String() string {
@@ -414,7 +475,11 @@ type faultCell struct {
 	env    *env
 	token  string
 	counts testcluster.FaultCounts
-	v      verdict
+	// hits is how many requests the fault affected while its stage ran;
+	// inStage is false when the stage never started.
+	hits    int
+	inStage bool
+	v       verdict
 }
 
 func (c *faultCell) name() string {
@@ -444,6 +509,9 @@ func runFaultCell(t *testing.T, c *faultCell, fault testcluster.Fault) {
 	c.in["lock-timeout"] = "10s"
 	c.res = c.env.runHooked(t, c.in, stdoutHook{at: "::group::" + c.stage, do: func(liveRun) { proxy.Inject(fault) }})
 	c.counts = proxy.Counts()
+	if from, to, ok := stageWindow(c.res.lines, c.stage); ok {
+		c.inStage, c.hits = true, hitsWithin(proxy.FaultedAt(), from, to)
+	}
 	c.v = c.env.judge(t, c.res, oldImage, newImage, c.deploy.blueGreen)
 }
 
@@ -483,34 +551,28 @@ func TestFaultTable(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d cells in %s", len(cells), time.Since(start).Round(time.Second))
 
+	// The expectations are the golden table as it was before this run:
+	// -update records this run's words, but cannot make a failing cell pass.
 	golden := filepath.Join("testdata", "faults.md")
-	if updateGolden() {
-		// A cell once found UNSAFE stays so: some defects show only with
-		// some timings. Remove the file to record a fixed table afresh.
-		known := map[string]map[string]map[string]string{}
-		if data, err := os.ReadFile(golden); err == nil {
-			known = parseFaultTable(string(data))
-		}
-		require.NoError(t, os.WriteFile(golden, []byte(faultTableMarkdown(cells, known)), 0o644))
-	}
+	want := map[string]map[string]map[string]string{}
 	data, err := os.ReadFile(golden)
-	require.NoError(t, err, "run with -update to create %s", golden)
-	want := parseFaultTable(string(data))
+	if err == nil {
+		want = parseFaultTable(string(data))
+	} else if !updateGolden() {
+		t.Fatalf("read %s: %v; run with -update to create it", golden, err)
+	}
+	if updateGolden() {
+		require.NoError(t, os.WriteFile(golden, []byte(faultTableMarkdown(cells)), 0o644))
+	}
 
 	for _, c := range cells {
 		t.Run(c.name(), func(t *testing.T) {
-			t.Logf("%s; the proxy saw %d requests and faulted %d", c.v, c.counts.Requests, c.counts.Faulted)
-			ok := assert.Empty(t, c.v.broken, "what answers and what the run says must agree")
-			switch expected := want[c.deploy.title][c.fault][c.stage]; {
-			case expected == "":
-				ok = false
-				t.Errorf("%s has no cell for this run; rerun with -update", golden)
-			case expected == "safe":
-				ok = assert.Empty(t, c.v.problems, "the run left a half state where the golden table says safe") && ok
-			case c.v.word() == "safe":
-				t.Logf("the golden table says %s, but this run ended safe: rerun with -update if it stays so", expected)
+			t.Logf("%s; the proxy saw %d requests, the fault hit %d, %d of them while %s ran", c.v, c.counts.Requests, c.counts.Faulted, c.hits, c.stage)
+			failures := cellFailures(c.v, c.inStage, c.hits, want[c.deploy.title][c.fault][c.stage], updateGolden())
+			for _, f := range failures {
+				t.Error(f)
 			}
-			if !ok || c.v.word() == "UNSAFE" {
+			if len(failures) > 0 || c.v.word() == wordUnsafe {
 				t.Logf("stdout:\n%s\nstderr:\n%s", c.res.stdout, c.res.stderr)
 			}
 			c.env.assertNoSecrets(t, c.res, c.in)
@@ -519,49 +581,75 @@ func TestFaultTable(t *testing.T) {
 	}
 }
 
-// faultTableMarkdown renders every cell's word: "safe" when the run
-// completed or left the old version serving, "UNSAFE" otherwise or when
-// known already says so.
-func faultTableMarkdown(cells []*faultCell, known map[string]map[string]map[string]string) string {
+// cellFailures are the reasons a fault cell fails: an unsafe end whatever
+// the golden table says, a fault that never hit a request of its stage (the
+// cell proved nothing), a cell the golden table does not have (unless it is
+// being recorded), and a cell that completed in the golden table but gave
+// up now. A cell that gave up in the table and completes now passes.
+func cellFailures(v verdict, inStage bool, hits int, expected string, updating bool) []string {
+	var out []string
+	if len(v.broken) > 0 {
+		out = append(out, "what answers and what the run says disagree: "+strings.Join(v.broken, "; "))
+	}
+	if len(v.problems) > 0 {
+		out = append(out, "the run left the environment unsafe: "+strings.Join(v.problems, "; "))
+	}
+	switch {
+	case !inStage:
+		out = append(out, "the stage never started, so its fault was never tested")
+	case hits == 0:
+		out = append(out, "the fault hit no request while its stage ran: the cell proves nothing")
+	}
+	switch {
+	case expected == "" && !updating:
+		out = append(out, "the golden table has no such cell; rerun with -update")
+	case expected == wordCompleted && v.word() == wordGaveUp:
+		out = append(out, "the golden table says this cell completes despite its fault, but the run gave up")
+	}
+	return out
+}
+
+func faultTableMarkdown(cells []*faultCell) string {
 	var b bytes.Buffer
 	b.WriteString("# API server faults × deploy stage\n\n")
 	fmt.Fprintf(&b, "Each cell deploys v2 over v1 through a fault-injecting proxy in front of the\n"+
 		"API server, switches the fault on when the stage starts (`::group::<stage>`)\n"+
 		"and keeps it on for %s. Health checks go through the API server's service\n"+
-		"proxy, so faults reach verify and monitor too.\n\n"+
-		"**safe**: the deploy completed (v2 answers everywhere) or ended with v1\n"+
-		"answering everywhere and a reason, the Service on a fully ready Deployment\n"+
-		"and the deploy lock free. **UNSAFE**: anything else, such as a held lock or\n"+
-		"a failed rollback; the test log names it. No cell may ever mix versions or\n"+
-		"report a status that is not what answers.\n\n"+
-		"An UNSAFE cell is a defect of greenlight that showed at least once; as some\n"+
-		"show only with some timings, the test accepts either word there and\n"+
-		"`-update` keeps it. A safe cell must stay safe.\n\n"+
-		"Regenerate: `go test ./cmd/greenlight -run TestFaultTable -update` (remove\n"+
-		"this file first to record a table without the known defects).\n", faultWindow)
+		"proxy, so faults reach verify and monitor too. Every cell checks that its\n"+
+		"fault hit at least one request while its stage ran.\n\n"+
+		"**completed**: the deploy finished despite the fault (v2 answers\n"+
+		"everywhere). **gave up**: the run stopped with v1 answering everywhere and a\n"+
+		"reason, the Service on a fully ready Deployment and the deploy lock free.\n"+
+		"**UNSAFE**: anything else, such as a held lock or a failed rollback; the test\n"+
+		"fails on it whatever this file says.\n\n"+
+		"A cell recorded as completed must complete again; one that gave up may\n"+
+		"complete. `-update` records a run's words but judges the run against the\n"+
+		"table as it was.\n\n"+
+		"Regenerate: `go test ./cmd/greenlight -run TestFaultTable -update`.\n", faultWindow)
 	for _, d := range faultDeploys {
-		fmt.Fprintf(&b, "\n## %s\n\n| fault | %s |\n|---|%s\n", d.title, strings.Join(faultStages, " | "), strings.Repeat("---|", len(faultStages)))
+		tally := map[string]int{}
+		var rows strings.Builder
 		for _, f := range tableFaults {
 			row := []string{f.name}
 			for _, stage := range faultStages {
 				for _, c := range cells {
 					if c.deploy.title == d.title && c.fault == f.name && c.stage == stage {
 						word := c.v.word()
-						if known[d.title][f.name][stage] == "UNSAFE" {
-							word = "UNSAFE"
-						}
+						tally[word]++
 						row = append(row, word)
 					}
 				}
 			}
-			fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
+			fmt.Fprintf(&rows, "| %s |\n", strings.Join(row, " | "))
 		}
+		total := len(tableFaults) * len(faultStages)
+		fmt.Fprintf(&b, "\n## %s\n\nCompleted %d of %d cells, gave up %d, unsafe %d.\n\n| fault | %s |\n|---|%s\n%s",
+			d.title, tally[wordCompleted], total, tally[wordGaveUp], tally[wordUnsafe],
+			strings.Join(faultStages, " | "), strings.Repeat("---|", len(faultStages)), rows.String())
 	}
 	return b.String()
 }
 
-// parseFaultTable reads the golden table back: deploy title → fault →
-// stage → word.
 func parseFaultTable(md string) map[string]map[string]map[string]string {
 	out := map[string]map[string]map[string]string{}
 	title := ""

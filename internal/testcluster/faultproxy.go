@@ -163,6 +163,8 @@ type FaultProxy struct {
 	counts  FaultCounts
 	changed chan struct{} // closed and replaced on every Inject and Clear
 	log     []string
+	// at is when each faulted request of log was faulted.
+	at []time.Time
 }
 
 // maxFaultLog bounds the list of faulted requests kept for messages.
@@ -275,7 +277,7 @@ func (p *FaultProxy) Inject(f Fault) {
 		p.until = time.Now().Add(f.For)
 	}
 	p.counts.Faulted = 0
-	p.log = nil
+	p.log, p.at = nil, nil
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
@@ -311,6 +313,14 @@ func (p *FaultProxy) FaultedRequests() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.log...)
+}
+
+// FaultedAt lists when the current fault affected each request of
+// FaultedRequests, so a test can tell which stage of a run it hit.
+func (p *FaultProxy) FaultedAt() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Time(nil), p.at...)
 }
 
 // Close stops the proxy, cutting the watches still streaming.
@@ -370,6 +380,7 @@ func (p *FaultProxy) faultedLocked(r *http.Request) {
 	p.counts.Faulted++
 	if len(p.log) < maxFaultLog {
 		p.log = append(p.log, r.Method+" "+r.URL.RequestURI())
+		p.at = append(p.at, time.Now())
 	}
 }
 
