@@ -52,8 +52,10 @@ type Cluster struct {
 	egress     *egressProxy
 	node       *node
 	router     *Router
-	cancel     context.CancelFunc
-	log        io.Writer
+	// strictRouter routes like kube-proxy; see StrictServiceURL.
+	strictRouter *Router
+	cancel       context.CancelFunc
+	log          io.Writer
 }
 
 // Start builds the binaries if needed and starts a cluster. The caller must
@@ -102,7 +104,12 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if c.node, err = startNode(runCtx, c.client, c.addrs, log); err != nil {
 		return nil, err
 	}
-	if c.router, err = startRouter(runCtx, opts.RouterAddr, c.client, c.addrs); err != nil {
+	if c.router, err = startRouter(runCtx, opts.RouterAddr, c.client, c.addrs, RouterOptions{}); err != nil {
+		return nil, err
+	}
+	// The strict router is no kinder than kube-proxy: one endpoint per
+	// request and endpoint changes applied a second late.
+	if c.strictRouter, err = startRouter(runCtx, "", c.client, c.addrs, RouterOptions{NoRetry: true, SyncDelay: KubeProxySyncDelay}); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(log, "testcluster: started in %s (API server %s, router %s)\n", time.Since(started).Round(time.Millisecond), c.config.Host, c.router.URL())
@@ -206,6 +213,9 @@ func (c *Cluster) Stop() {
 	if c.router != nil {
 		c.router.close()
 	}
+	if c.strictRouter != nil {
+		c.strictRouter.close()
+	}
 	if c.node != nil {
 		c.node.wait()
 	}
@@ -254,6 +264,17 @@ func (c *Cluster) AddUser(name string, groups ...string) ([]byte, error) {
 
 // RouterURL is the base URL of the router.
 func (c *Cluster) RouterURL() string { return c.router.URL() }
+
+// KubeProxySyncDelay is kube-proxy's default minSyncPeriod: it programs an
+// EndpointSlice change up to this long after the API server has it.
+const KubeProxySyncDelay = time.Second
+
+// StrictServiceURL is the public URL of a Service through a router that
+// never retries a failed connection on another endpoint and learns every
+// endpoint change KubeProxySyncDelay late, as kube-proxy does.
+func (c *Cluster) StrictServiceURL(namespace, service string) string {
+	return c.strictRouter.URL() + "/" + namespace + "/" + service
+}
 
 // ServiceURL is the public URL of a Service through the router.
 func (c *Cluster) ServiceURL(namespace, service string) string {
