@@ -102,10 +102,14 @@ type traffic struct {
 	failures []string
 	stop     chan struct{}
 	done     chan struct{}
+	// exhausted is set when the traffic ran out of requests before it was
+	// stopped: it did not cover the whole deploy.
+	exhausted bool
+	t         *testing.T
 }
 
 func (e env) startTraffic(t *testing.T) *traffic {
-	tr := &traffic{versions: map[string]int{}, stop: make(chan struct{}), done: make(chan struct{})}
+	tr := &traffic{versions: map[string]int{}, stop: make(chan struct{}), done: make(chan struct{}), t: t}
 	url := e.c.ServiceURL(e.ns, "shop") + "/health"
 	go func() {
 		defer close(tr.done)
@@ -125,6 +129,9 @@ func (e env) startTraffic(t *testing.T) *traffic {
 			}
 			tr.mu.Unlock()
 		}
+		tr.mu.Lock()
+		tr.exhausted = true
+		tr.mu.Unlock()
 	}()
 	t.Cleanup(tr.finish)
 	return tr
@@ -143,5 +150,8 @@ func (tr *traffic) result() (map[string]int, []string) {
 	tr.finish()
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
+	if tr.exhausted {
+		tr.t.Errorf("the traffic sent all its requests before the test stopped it: it did not run through the whole deploy")
+	}
 	return tr.versions, tr.failures
 }
