@@ -132,6 +132,9 @@ type env struct {
 	kubeconfig string
 	// namespaces are those this benchmark created.
 	namespaces []string
+	// kubectlBin is kubectl built as greenlight is (see builds.get): the
+	// one every figure times, sizes and counts.
+	kubectlBin string
 }
 
 func newEnv(b *testing.B) *env {
@@ -141,7 +144,7 @@ func newEnv(b *testing.B) *env {
 	kc := filepath.Join(dir, "admin.kubeconfig")
 	require.NoError(b, os.WriteFile(kc, c.Kubeconfig(), 0o600))
 	book.setServer(kubernetesVersion())
-	e := &env{c: c, client: c.Client(), dir: dir, kubeconfig: kc}
+	e := &env{c: c, client: c.Client(), dir: dir, kubeconfig: kc, kubectlBin: built.get(b).kubectl}
 	// Registered first, so it runs last: after each namespace's own cleanup
 	// asked for its deletion, wait until they are gone, so the next
 	// benchmark does not share the machine with their teardown.
@@ -288,8 +291,11 @@ func run(ctx context.Context, dir string, environ []string, name string, args ..
 // cache of its own, cold as in a fresh CI job.
 func (e *env) kubectl(ctx context.Context, kubeconfig, cacheDir string, args ...string) proc {
 	args = append(args, "--kubeconfig="+kubeconfig, "--cache-dir="+cacheDir)
-	return run(ctx, e.dir, []string{"HOME=" + e.dir}, e.c.Binaries().Kubectl, args...)
+	return run(ctx, e.dir, []string{"HOME=" + e.dir}, e.kubectlBin, args...)
 }
+
+// sameLDFlags strip both binaries alike, as the Dockerfile strips greenlight.
+const sameLDFlags = "-s -w"
 
 // builds are the programs the suite builds once per run.
 type builds struct {
@@ -302,7 +308,8 @@ type builds struct {
 
 // get builds greenlight as the Dockerfile does
 // (CGO_ENABLED=0 -trimpath -ldflags='-s -w') and kubectl from the test
-// cluster's module with the same stripping, so their sizes compare.
+// cluster's module with exactly the same flags, so their sizes, start
+// times and detection lines compare like for like.
 func (bl *builds) get(b *testing.B) *builds {
 	b.Helper()
 	bl.once.Do(func() {
@@ -310,21 +317,21 @@ func (bl *builds) get(b *testing.B) *builds {
 		if bl.err != nil {
 			return
 		}
+		build := func(dir, out, pkg string) error {
+			cmd := exec.Command("go", "build", "-trimpath", "-ldflags="+sameLDFlags, "-o", out, pkg)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if data, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("build %s: %w\n%s", pkg, err, data)
+			}
+			return nil
+		}
 		bl.greenlight = filepath.Join(bl.dir, "greenlight")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bl.greenlight, "github.com/ebeautything/greenlight/cmd/greenlight")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bl.err = fmt.Errorf("build greenlight: %w\n%s", err, out)
+		if bl.err = build(".", bl.greenlight, "github.com/ebeautything/greenlight/cmd/greenlight"); bl.err != nil {
 			return
 		}
-		// kubectl is built as the cluster's binaries were (same flags, so
-		// the build cache serves it) plus the same stripping.
 		bl.kubectl = filepath.Join(bl.dir, "kubectl")
-		cmd = exec.Command("go", "build", "-ldflags=-s -w", "-o", bl.kubectl, "k8s.io/kubernetes/cmd/kubectl")
-		cmd.Dir = filepath.Join("..", "testcluster", "kubebin")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bl.err = fmt.Errorf("build kubectl: %w\n%s", err, out)
-		}
+		bl.err = build(filepath.Join("..", "testcluster", "kubebin"), bl.kubectl, "k8s.io/kubernetes/cmd/kubectl")
 	})
 	require.NoError(b, bl.err)
 	return bl
