@@ -56,7 +56,9 @@ type endpointSource interface {
 }
 
 // liveSlices are the informer's current EndpointSlices.
-type liveSlices struct{ lister discoverylisters.EndpointSliceLister }
+type liveSlices struct {
+	lister discoverylisters.EndpointSliceLister
+}
 
 func (l liveSlices) list(namespace string, selector labels.Selector) ([]*discoveryv1.EndpointSlice, error) {
 	return l.lister.EndpointSlices(namespace).List(selector)
