@@ -12,7 +12,8 @@ import (
 
 var (
 	cluster testcluster.Shared
-	// binary is greenlight built as the Dockerfile builds it.
+	// binary is greenlight built as the Dockerfile builds it, or with the
+	// race detector when the tests run under -race.
 	binary string
 )
 
@@ -25,6 +26,12 @@ func TestMain(m *testing.M) {
 	binary = filepath.Join(dir, "greenlight")
 	build := exec.Command("go", "build", "-trimpath", "-o", binary, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if raceEnabled {
+		// Under `go test -race` the binary the end-to-end tests run is a
+		// race build too (which needs cgo), and a race it hits fails it.
+		build = exec.Command("go", "build", "-race", "-trimpath", "-o", binary, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	}
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build greenlight: %v\n%s", err, out)
 		os.Exit(1)

@@ -3,6 +3,7 @@ package proof
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,6 +30,13 @@ import (
 )
 
 var (
+	// quick is CI's short proof: fewer repeats of each figure, the same checks.
+	quick = flag.Bool("proof.quick", false, "fewer repeated trials (CI's short proof); every check still runs")
+	// readme, when set, is the README whose proof table the run rewrites.
+	readme = flag.String("proof.readme", "", "rewrite the proof table in this README with the run's figures")
+)
+
+var (
 	cluster testcluster.Shared
 	// book collects the figures of the benchmarks that ran; TestMain prints
 	// them as one table when the run ends.
@@ -47,9 +55,32 @@ func TestMain(m *testing.M) {
 	built.remove()
 	book.note("The machine's 1-minute load average was %s when the run started and %s when it ended; timings on a shared machine vary from run to run, request counts and memory barely do.", loadBefore, loadAverage())
 	if figs, notes := book.all(); len(figs) > 0 {
-		fmt.Print("\n" + Table(book.title(), figs, notes...))
+		table := Table(book.title(), figs, notes...)
+		fmt.Print("\n" + table)
+		if *readme != "" {
+			if err := rewriteReadme(*readme, table); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				code = 1
+			}
+		}
 	}
 	os.Exit(code)
+}
+
+// rewriteReadme puts table into the README's proof section.
+func rewriteReadme(path, table string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("rewrite the README's proof table: %w", err)
+	}
+	// The title is a heading of its own in the run's output; in the README
+	// it is the line that says when and where the figures were taken.
+	table = strings.Replace(table, "## ", "", 1)
+	out, err := SpliceReadme(string(data), table)
+	if err != nil {
+		return fmt.Errorf("rewrite %s: %w", path, err)
+	}
+	return os.WriteFile(path, []byte(out), 0o644)
 }
 
 // figureBook gathers figures from the benchmarks in one run.

@@ -36,12 +36,20 @@ const (
 	safeStreak = 10
 )
 
-// safetyRuns are the trials of figure 3: at the minimum interval several,
-// at the default interval (a minute per trial) one per strategy.
-var safetyRuns = []struct {
+// safetyRun is how many trials figure 3 makes at one interval.
+type safetyRun struct {
 	interval time.Duration
 	trials   int
-}{{minInterval, 3}, {defaultInterval, 1}}
+}
+
+// safetyRuns are the trials of figure 3: at the minimum interval several,
+// at the default interval (over a minute per trial) one per strategy.
+func safetyRuns() []safetyRun {
+	if *quick {
+		return []safetyRun{{minInterval, 2}, {defaultInterval, 1}}
+	}
+	return []safetyRun{{minInterval, 5}, {defaultInterval, 1}}
+}
 
 // safetyTrial is one failing deploy and its rollback, timed.
 type safetyTrial struct {
@@ -193,7 +201,7 @@ func BenchmarkTimeToSafety(b *testing.B) {
 	}
 	trials := map[key][]safetyTrial{}
 	for range b.N {
-		for _, run := range safetyRuns {
+		for _, run := range safetyRuns() {
 			for _, name := range names {
 				k := key{name, run.interval}
 				trials[k] = nil
@@ -205,7 +213,7 @@ func BenchmarkTimeToSafety(b *testing.B) {
 	}
 	b.StopTimer()
 	order := 31
-	for _, run := range safetyRuns {
+	for _, run := range safetyRuns() {
 		for _, name := range names {
 			ts := trials[key{name, run.interval}]
 			if len(ts) == 0 {

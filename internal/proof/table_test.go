@@ -111,3 +111,15 @@ func TestFormatValue(t *testing.T) {
 		assert.Equal(t, tc.want, formatValue(tc.v, tc.unit))
 	}
 }
+
+func TestSpliceReadme(t *testing.T) {
+	t.Parallel()
+	readme := "# x\n\n" + ReadmeTableStart + "\nold table\n" + ReadmeTableEnd + "\nrest\n"
+	got, err := SpliceReadme(readme, "new table\n")
+	require.NoError(t, err)
+	assert.Equal(t, "# x\n\n"+ReadmeTableStart+"\nnew table\n"+ReadmeTableEnd+"\nrest\n", got)
+	_, err = SpliceReadme("# no markers\n", "t")
+	assert.Error(t, err)
+	_, err = SpliceReadme(ReadmeTableEnd+"\n"+ReadmeTableStart, "t")
+	assert.Error(t, err)
+}
