@@ -20,6 +20,10 @@ import (
 // per deploy barely vary, so a few give a stable median.
 const loadDeploys = 3
 
+// monitoredFor is the monitoring of the deploy whose extra requests give
+// the per-minute figure.
+const monitoredFor = 30 * time.Second
+
 // deployCount is what one counted deploy cost.
 type deployCount struct {
 	requests []Request
@@ -111,17 +115,21 @@ func BenchmarkAPILoad(b *testing.B) {
 	defer cancel()
 	version := func(i int) string { return fmt.Sprintf("sampleapp:v%d", i+2) }
 
-	greenlight := func(ns, manifest, image, strategyName string) int64 {
-		res := run(ctx, e.dir, []string{"HOME=" + e.dir}, bins.greenlight, "deploy",
-			"--environment=staging", "--kubeconfig="+proxyKC, "--namespace="+ns, "--deployment=shop",
-			"--image="+image, "--manifests="+manifest, "--strategy="+strategyName,
-			"--url="+e.c.ServiceURL(ns, "shop"), "--monitor-duration=0", "--timeout=60", "--rollout-timeout=2m",
-			"--deployment-id=proof-"+strings.TrimPrefix(image, "sampleapp:"))
+	// greenlight runs `greenlight deploy`; extra flags override the
+	// defaults (a url, monitoring off).
+	greenlight := func(ns, manifest, image, strategyName string, extra ...string) int64 {
+		args := []string{"deploy",
+			"--environment=staging", "--kubeconfig=" + proxyKC, "--namespace=" + ns, "--deployment=shop",
+			"--image=" + image, "--manifests=" + manifest, "--strategy=" + strategyName,
+			"--url=" + e.c.ServiceURL(ns, "shop"), "--monitor-duration=0", "--timeout=60", "--rollout-timeout=2m",
+			"--deployment-id=proof-" + strings.TrimPrefix(image, "sampleapp:")}
+		res := run(ctx, e.dir, []string{"HOME=" + e.dir}, bins.greenlight, append(args, extra...)...)
 		require.NoError(b, res.err, "greenlight deploy %s: %s", image, res.out)
 		return res.maxRSS
 	}
 
-	var kubectlRuns, wholeRuns, strategyRuns, blueGreenRuns []deployCount
+	var kubectlRuns, wholeRuns, strategyRuns, blueGreenRuns, noURLRuns []deployCount
+	var monitored deployCount
 	for range b.N {
 		// kubectl: a client-side apply of the manifests, then rollout status.
 		nsK := e.namespace(b)
@@ -149,6 +157,20 @@ func BenchmarkAPILoad(b *testing.B) {
 			manifest := e.writeManifest(b, fmt.Sprintf("greenlight-%d.json", i), "shop", version(i))
 			wholeRuns = append(wholeRuns, counted(b, p, func() int64 { return greenlight(nsG, manifest, version(i), "rolling") }))
 		}
+
+		// As users run it without a url: every check goes through the API
+		// server's service proxy. Then once with monitoring on, for the
+		// monitoring's own requests.
+		nsU := e.namespace(b)
+		greenlight(nsU, e.writeManifest(b, "nourl-v1.json", "shop", "sampleapp:v1"), "sampleapp:v1", "rolling", "--url=")
+		for i := range loadDeploys {
+			manifest := e.writeManifest(b, fmt.Sprintf("nourl-%d.json", i), "shop", version(i))
+			noURLRuns = append(noURLRuns, counted(b, p, func() int64 { return greenlight(nsU, manifest, version(i), "rolling", "--url=") }))
+		}
+		manifest = e.writeManifest(b, "monitored.json", "shop", version(loadDeploys))
+		monitored = counted(b, p, func() int64 {
+			return greenlight(nsU, manifest, version(loadDeploys), "rolling", "--url=", "--monitor-duration="+monitoredFor.String())
+		})
 
 		// The rolling strategy alone: server-side apply and the rollout wait,
 		// with clients as cold as kubectl's.
@@ -190,6 +212,8 @@ func BenchmarkAPILoad(b *testing.B) {
 		return median(v)
 	}
 	k, whole, strat, bg := medianRun(kubectlRuns), medianRun(wholeRuns), medianRun(strategyRuns), medianRun(blueGreenRuns)
+	perMinute := (float64(len(monitored.requests)) - count(noURLRuns)) * float64(time.Minute) / float64(monitoredFor)
+	b.Logf("greenlight deploy without url, monitored %s (%d requests): %s", monitoredFor, len(monitored.requests), describeKinds(Kinds(monitored.requests), 20))
 	b.ReportMetric(count(wholeRuns), "greenlight-requests/deploy")
 	b.ReportMetric(count(kubectlRuns), "kubectl-requests/deploy")
 	peer := "kubectl apply + rollout status"
@@ -204,6 +228,11 @@ func BenchmarkAPILoad(b *testing.B) {
 				"and a server-side apply sends the unchanged Service too; what would close it: drop the strategy's own reads of the Deployment before the apply (which reads it again) and after the wait (whose cache holds it)"},
 		Figure{Order: 23, Name: "API requests per blue-green deploy: `greenlight deploy --strategy=blue-green`", Unit: "requests",
 			Ours: count(blueGreenRuns)},
+		Figure{Order: 24, Name: "API requests per rolling deploy without `url` (checks through the API server's service proxy), monitoring off", Unit: "requests",
+			Ours: count(noURLRuns), Peer: peer, PeerValue: count(kubectlRuns), Judgement: AgainstPeer,
+			Why: "every health check of verify is a request through the API server's service proxy; kubectl checks nothing: " + describeKinds(ExtraKinds(medianRun(noURLRuns).requests, k.requests), 5)},
+		Figure{Order: 25, Name: fmt.Sprintf("API requests per minute of monitoring without `url` (default monitor-interval 10 s; measured over %s beyond the deploy above)", monitoredFor), Unit: "requests/min",
+			Ours: perMinute},
 		Figure{Order: 51, Name: "peak memory of one rolling deploy (max RSS of the process)", Unit: "MiB",
 			Ours: peakRSS(wholeRuns), Peer: "kubectl apply, rollout status (larger of the two)", PeerValue: peakRSS(kubectlRuns), Judgement: AgainstPeer,
 			Why: "one greenlight process runs the whole deploy, so its peak holds the REST mapper, the rollout wait's informer caches and the report at once, where kubectl's two processes each hold part"},
