@@ -21,25 +21,28 @@ func TestFaultCellFailures(t *testing.T) {
 		v        verdict
 		inStage  bool
 		hits     int
+		reach    int
 		expected string
 		updating bool
 		fails    bool
 	}{
-		{"completed, hit", completed, true, 3, wordCompleted, false, false},
-		{"gave up, hit", gaveUp, true, 1, wordGaveUp, false, false},
-		{"completes where the table gave up", completed, true, 2, wordGaveUp, false, false},
-		{"the fault never hit its stage", completed, true, 0, wordCompleted, false, true},
-		{"the stage never ran", gaveUp, false, 0, wordGaveUp, false, true},
-		{"unsafe, the table says UNSAFE", unsafe, true, 4, wordUnsafe, false, true},
-		{"unsafe while -update rewrites the table", unsafe, true, 4, wordUnsafe, true, true},
-		{"unsafe in a new cell under -update", unsafe, true, 4, "", true, true},
-		{"gives up where the table completed", gaveUp, true, 2, wordCompleted, false, true},
-		{"no golden cell", completed, true, 2, "", false, true},
-		{"a new cell under -update", completed, true, 2, "", true, false},
-		{"mixed versions", verdict{status: "succeeded", broken: []string{"want one version answering"}}, true, 1, wordCompleted, false, true},
+		{"completed, hit", completed, true, 3, 3, wordCompleted, false, false},
+		{"gave up, hit", gaveUp, true, 1, 1, wordGaveUp, false, false},
+		{"completes where the table gave up", completed, true, 2, 2, wordGaveUp, false, false},
+		{"the fault never hit its stage", completed, true, 0, 3, wordCompleted, false, true},
+		{"the stage never ran", gaveUp, false, 0, 3, wordGaveUp, false, true},
+		{"unsafe, the table says UNSAFE", unsafe, true, 4, 4, wordUnsafe, false, true},
+		{"unsafe while -update rewrites the table", unsafe, true, 4, 4, wordUnsafe, true, true},
+		{"unsafe in a new cell under -update", unsafe, true, 4, 4, "", true, true},
+		{"gives up where the table completed", gaveUp, true, 2, 2, wordCompleted, false, true},
+		{"no golden cell", completed, true, 2, 2, "", false, true},
+		{"a new cell under -update", completed, true, 2, 2, "", true, false},
+		{"mixed versions", verdict{status: "succeeded", broken: []string{"want one version answering"}}, true, 1, 1, wordCompleted, false, true},
+		{"the stage made no request the fault could hit", gaveUp, true, 0, 0, wordGaveUp, false, false},
+		{"unsafe although the fault could not hit", unsafe, true, 0, 0, wordUnsafe, false, true},
 	}
 	for _, tt := range tests {
-		got := cellFailures(tt.v, tt.inStage, tt.hits, tt.expected, tt.updating)
+		got := cellFailures(tt.v, tt.inStage, tt.hits, tt.reach, tt.expected, tt.updating)
 		assert.Equal(t, tt.fails, len(got) > 0, "%s: %v", tt.name, got)
 	}
 }

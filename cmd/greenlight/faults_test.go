@@ -244,6 +244,10 @@ const (
 	wordCompleted = "completed"
 	wordGaveUp    = "gave up"
 	wordUnsafe    = "UNSAFE"
+	// wordNotReached marks a cell whose stage made no request the fault
+	// could affect (the proxy saw none): it tests nothing and counts as
+	// neither completed nor gave up.
+	wordNotReached = "n/a"
 )
 
 // word is the verdict in the golden table.
@@ -479,7 +483,17 @@ type faultCell struct {
 	// inStage is false when the stage never started.
 	hits    int
 	inStage bool
-	v       verdict
+	// reachable is how many requests of the stage the fault could have hit.
+	reachable int
+	v         verdict
+}
+
+// word is the cell's word in the table.
+func (c *faultCell) word() string {
+	if c.inStage && c.reachable == 0 && c.v.word() != wordUnsafe {
+		return wordNotReached
+	}
+	return c.v.word()
 }
 
 func (c *faultCell) name() string {
@@ -511,6 +525,7 @@ func runFaultCell(t *testing.T, c *faultCell, fault testcluster.Fault) {
 	c.counts = proxy.Counts()
 	if from, to, ok := stageWindow(c.res.lines, c.stage); ok {
 		c.inStage, c.hits = true, hitsWithin(proxy.FaultedAt(), from, to)
+		c.reachable = proxy.Reachable(fault, from, to)
 	}
 	c.v = c.env.judge(t, c.res, oldImage, newImage, c.deploy.blueGreen)
 }
@@ -568,7 +583,7 @@ func TestFaultTable(t *testing.T) {
 	for _, c := range cells {
 		t.Run(c.name(), func(t *testing.T) {
 			t.Logf("%s; the proxy saw %d requests, the fault hit %d, %d of them while %s ran", c.v, c.counts.Requests, c.counts.Faulted, c.hits, c.stage)
-			failures := cellFailures(c.v, c.inStage, c.hits, want[c.deploy.title][c.fault][c.stage], updateGolden())
+			failures := cellFailures(c.v, c.inStage, c.hits, c.reachable, want[c.deploy.title][c.fault][c.stage], updateGolden())
 			for _, f := range failures {
 				t.Error(f)
 			}
@@ -586,7 +601,7 @@ func TestFaultTable(t *testing.T) {
 // cell proved nothing), a cell the golden table does not have (unless it is
 // being recorded), and a cell that completed in the golden table but gave
 // up now. A cell that gave up in the table and completes now passes.
-func cellFailures(v verdict, inStage bool, hits int, expected string, updating bool) []string {
+func cellFailures(v verdict, inStage bool, hits, reachable int, expected string, updating bool) []string {
 	var out []string
 	if len(v.broken) > 0 {
 		out = append(out, "what answers and what the run says disagree: "+strings.Join(v.broken, "; "))
@@ -597,8 +612,8 @@ func cellFailures(v verdict, inStage bool, hits int, expected string, updating b
 	switch {
 	case !inStage:
 		out = append(out, "the stage never started, so its fault was never tested")
-	case hits == 0:
-		out = append(out, "the fault hit no request while its stage ran: the cell proves nothing")
+	case hits == 0 && reachable > 0:
+		out = append(out, fmt.Sprintf("the fault hit none of the %d requests its stage made that it could have: the cell proves nothing", reachable))
 	}
 	switch {
 	case expected == "" && !updating:
@@ -621,7 +636,9 @@ func faultTableMarkdown(cells []*faultCell) string {
 		"everywhere). **gave up**: the run stopped with v1 answering everywhere and a\n"+
 		"reason, the Service on a fully ready Deployment and the deploy lock free.\n"+
 		"**UNSAFE**: anything else, such as a held lock or a failed rollback; the test\n"+
-		"fails on it whatever this file says.\n\n"+
+		"fails on it whatever this file says. **n/a**: the stage made no request the\n"+
+		"fault could affect (the proxy saw none), so the cell tests nothing; a cell\n"+
+		"whose stage made such requests but whose fault hit none fails.\n\n"+
 		"A cell recorded as completed must complete again; one that gave up may\n"+
 		"complete. `-update` records a run's words but judges the run against the\n"+
 		"table as it was.\n\n"+
@@ -634,7 +651,7 @@ func faultTableMarkdown(cells []*faultCell) string {
 			for _, stage := range faultStages {
 				for _, c := range cells {
 					if c.deploy.title == d.title && c.fault == f.name && c.stage == stage {
-						word := c.v.word()
+						word := c.word()
 						tally[word]++
 						row = append(row, word)
 					}
@@ -643,8 +660,8 @@ func faultTableMarkdown(cells []*faultCell) string {
 			fmt.Fprintf(&rows, "| %s |\n", strings.Join(row, " | "))
 		}
 		total := len(tableFaults) * len(faultStages)
-		fmt.Fprintf(&b, "\n## %s\n\nCompleted %d of %d cells, gave up %d, unsafe %d.\n\n| fault | %s |\n|---|%s\n%s",
-			d.title, tally[wordCompleted], total, tally[wordGaveUp], tally[wordUnsafe],
+		fmt.Fprintf(&b, "\n## %s\n\nCompleted %d of %d cells, gave up %d, unsafe %d, not reached %d.\n\n| fault | %s |\n|---|%s\n%s",
+			d.title, tally[wordCompleted], total, tally[wordGaveUp], tally[wordUnsafe], tally[wordNotReached],
 			strings.Join(faultStages, " | "), strings.Repeat("---|", len(faultStages)), rows.String())
 	}
 	return b.String()

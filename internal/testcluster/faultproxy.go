@@ -165,6 +165,39 @@ type FaultProxy struct {
 	log     []string
 	// at is when each faulted request of log was faulted.
 	at []time.Time
+	// seen is every request, for Reachable; bounded by maxSeen.
+	seen []seenRequest
+}
+
+// seenRequest is one request the proxy served, and when.
+type seenRequest struct {
+	method, uri string
+	watch       bool
+	start, end  time.Time
+}
+
+// maxSeen bounds the requests kept for Reachable.
+const maxSeen = 50_000
+
+// Reachable counts the requests f could have affected between from and
+// to: those it matches that started then, or, for a cut watch, watches
+// open then. Zero means a fault switched on at from could not hit a
+// single request of that span, whatever greenlight did.
+func (p *FaultProxy) Reachable(f Fault, from, to time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, r := range p.seen {
+		if !f.matches(r.method, r.uri, r.watch) {
+			continue
+		}
+		open := !r.start.After(to) && (r.end.IsZero() || !r.end.Before(from))
+		started := !r.start.Before(from) && !r.start.After(to)
+		if started || (f.Kind == FaultCutWatch && open) {
+			n++
+		}
+	}
+	return n
 }
 
 // maxFaultLog bounds the list of faulted requests kept for messages.
@@ -397,7 +430,19 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	if watch {
 		p.counts.Watches++
 	}
+	idx := -1
+	if len(p.seen) < maxSeen {
+		idx = len(p.seen)
+		p.seen = append(p.seen, seenRequest{method: r.Method, uri: r.URL.RequestURI(), watch: watch, start: time.Now()})
+	}
 	p.mu.Unlock()
+	if idx >= 0 {
+		defer func() {
+			p.mu.Lock()
+			p.seen[idx].end = time.Now()
+			p.mu.Unlock()
+		}()
+	}
 	if r.Header.Get("Authorization") != "Bearer "+p.token {
 		p.mu.Lock()
 		p.counts.Unauthorized++
