@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ebeautything/greenlight/internal/testcluster"
@@ -34,6 +35,12 @@ const (
 	// the rollout is complete.
 	kubectlWaitEnded = "successfully rolled out"
 )
+
+// minReady holds each new pod back from counting as available for 2 s
+// after it is ready, so every rollout lasts long enough for both waiters
+// to be watching before it completes: the figure is detection alone, not
+// what is left of kubectl's start (on a busy machine 200–500 ms).
+func minReady(d *appsv1.Deployment) { d.Spec.MinReadySeconds = 2 }
 
 // detectionWhy is printed if greenlight's wait ever trails kubectl's.
 const detectionWhy = "both react to the same Deployment watch event, but greenlight's wait also receives the ReplicaSet and pod events of the same moment (three informers, to fail fast on stuck pods) and evaluates after each, which can put the Deployment's event behind them"
@@ -119,7 +126,7 @@ func BenchmarkRolloutDetection(b *testing.B) {
 		}
 		for range runs {
 			ns := e.namespace(b)
-			e.createApp(b, ns, "shop", "sampleapp:v1")
+			e.createApp(b, ns, "shop", "sampleapp:v1", minReady)
 			var o, t []float64
 			for i := range detectionRollouts {
 				gl, kc := e.detectOnce(b, bins, ns, fmt.Sprintf("sampleapp:v%d", i+2))
