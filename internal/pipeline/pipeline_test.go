@@ -85,3 +85,13 @@ func TestOneSentence(t *testing.T) {
 	assert.Equal(t, "a b c", oneSentence(errors.New("a\n  b\tc")))
 	assert.Empty(t, oneSentence(nil))
 }
+
+// TestUnhealthyRefusalNamesTheWayOut checks that validate's refusal over an
+// unhealthy production tells how to dispatch an emergency fix.
+func TestUnhealthyRefusalNamesTheWayOut(t *testing.T) {
+	t.Parallel()
+	msg := unhealthyRefusal("/health answered 503").Error()
+	for _, want := range []string{"/health answered 503", "continue-on-unhealthy", "continue_on_unhealthy=true", "--continue-on-unhealthy", "gh workflow run"} {
+		assert.Contains(t, msg, want)
+	}
+}
