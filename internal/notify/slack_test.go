@@ -55,7 +55,7 @@ func TestSlackMessages(t *testing.T) {
 			finish(event.Result{Status: event.StatusSucceeded, Revision: "7", Monitor: snapshot(412*time.Millisecond, 1, 200)}))...), 4},
 		{"rolled-back", []event.Event{start(testRun()), alert(errorRateVerdict()), rollbackStarted(&errRate, errRate.Message),
 			finish(event.Result{Status: event.StatusRolledBack, RolledBack: true, Reason: errorRateVerdict().Message, Monitor: snapshot(1200*time.Millisecond, 62, 200)})}, 4},
-		{"manual-rollback", []event.Event{start(testRun()), rollbackStarted(nil, "manual rollback requested by octocat: checkout errors after the release " + secretInMsg),
+		{"manual-rollback", []event.Event{start(testRun()), rollbackStarted(nil, "manual rollback requested by octocat: checkout errors after the release "+secretInMsg),
 			finish(event.Result{Status: event.StatusRolledBack, RolledBack: true, Reason: "rolled back by hand"})}, 3},
 		{"rollback-failed", []event.Event{start(testRun()),
 			finish(event.Result{Status: event.StatusRollbackFailed, Reason: "undo did not become ready within 5m: ImagePullBackOff on app-7d9f",

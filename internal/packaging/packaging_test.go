@@ -1057,7 +1057,7 @@ func TestPipelineDispatchOffersContinueOnUnhealthy(t *testing.T) {
 		On triggers `json:"on"`
 		// YAML 1.1 reads the bare key on as true.
 		OnAsTrue triggers `json:"true"`
-		Jobs map[string]struct {
+		Jobs     map[string]struct {
 			Steps []struct {
 				Uses string            `json:"uses"`
 				With map[string]string `json:"with"`
