@@ -27,7 +27,7 @@ const (
 
 // opsValueFlags are the operator commands' extra flags that take a value;
 // the others are switches.
-var opsValueFlags = map[string]bool{"output": true, "limit": true, "configmap": true, "key": true}
+var opsValueFlags = map[string]bool{"output": true, "limit": true, "configmap": true, "key": true, "wait": true, "actor": true}
 
 // defaultHistoryLimit is how many records history shows without --limit.
 const defaultHistoryLimit = 20
@@ -228,7 +228,7 @@ func (a *app) takeLock(ctx context.Context, command string) (context.Context, fu
 		Namespace: a.cfg.Namespace, Deployment: a.cfg.Deployment, Wait: lockWait(a.cfg.LockTimeout),
 		Holder: kube.Holder{ID: command + "-" + randomID(), Repository: a.run.Repository, RunURL: a.run.RunURL, Actor: a.actor(), Environment: a.cfg.Environment},
 		Waiting: func(held *kube.LockHeldError) {
-			fmt.Fprintf(a.stderr, "greenlight %s: waiting up to %s (lock-timeout): %v\n", command, a.cfg.LockTimeout, held)
+			fmt.Fprintf(a.stderr, "greenlight %s: waiting up to %s (lock-timeout): %s\n", command, a.cfg.LockTimeout, heldFor(held, time.Now()))
 		},
 	})
 	if err != nil {
@@ -254,6 +254,16 @@ func (a *app) takeLock(ctx context.Context, command string) (context.Context, fu
 			fmt.Fprintf(a.stderr, "greenlight %s: %v\n", command, err)
 		}
 	}, nil
+}
+
+// heldFor says who holds a lock, since when and for how long, and how to
+// clear it if that run is dead.
+func heldFor(held *kube.LockHeldError, now time.Time) string {
+	msg := held.Error()
+	if !held.Since.IsZero() {
+		msg += fmt.Sprintf(" (%s ago)", now.Sub(held.Since).Round(time.Second))
+	}
+	return msg + "; if that run is dead: greenlight unlock --force --reason=..."
 }
 
 // audit describes an operator action for its history record.
@@ -386,5 +396,30 @@ func (a *app) maintenance(ctx context.Context) int {
 	if err != nil {
 		return a.failed("maintenance", err)
 	}
+	return exitOK
+}
+
+// unlock clears the environment's deploy lock left by a dead run.
+func (a *app) unlock(ctx context.Context) int {
+	target, err := a.opsTarget()
+	if err != nil {
+		return a.badInput(err)
+	}
+	if err := ops.CheckUnlock(a.extras["force"] == "true", a.cfg.Reason); err != nil {
+		return a.badInput(err)
+	}
+	started := time.Now()
+	res, err := ops.Unlock(ctx, a.client, target, a.holder("unlock"), a.cfg.Reason)
+	if err == nil {
+		fmt.Fprintln(a.stdout, ops.UnlockText(res, time.Now()))
+	}
+	if res.Held != nil || err != nil {
+		a.record(ctx, "unlock", ops.UnlockRecord(a.audit("unlock", started), res, a.cfg.Reason, err))
+	}
+	if err != nil {
+		a.summary(fmt.Sprintf("### greenlight unlock: %s\n\n❌ %s\n", a.cfg.Environment, err))
+		return a.failed("unlock", err)
+	}
+	a.summary(fmt.Sprintf("### greenlight unlock: %s\n\n✅ %s (by %s: %s)\n", a.cfg.Environment, ops.UnlockText(res, time.Now()), a.actor(), a.cfg.Reason))
 	return exitOK
 }

@@ -83,6 +83,9 @@ const (
 	CommandScale Command = "scale"
 	// CommandMaintenance switches the environment's maintenance mode.
 	CommandMaintenance Command = "maintenance"
+	// CommandUnlock clears the environment's deploy lock, recording who and
+	// why.
+	CommandUnlock Command = "unlock"
 )
 
 // Config is one run's validated configuration. Load is the only intended
@@ -167,6 +170,9 @@ type Config struct {
 	ContinueOnUnhealthy bool `json:"continue-on-unhealthy"`
 	// LockTimeout is how long to wait for another run's deployment lock.
 	LockTimeout time.Duration `json:"lock-timeout"`
+	// Reason says why a rollback or unlock is done; it is recorded in the
+	// history and on the lock.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Secrets returns every non-empty secret value, in input order, so that the

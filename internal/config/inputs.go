@@ -433,6 +433,13 @@ func Names() []Input {
 			set:         duration(func(c *Config) *time.Duration { return &c.LockTimeout }, 0),
 		},
 		{
+			Name:        "reason",
+			Description: "Why a rollback or unlock is done, for the history, the summary, the notifications and the lock.",
+			Accepted:    "one line of text",
+			Kind:        KindString,
+			set:         text(func(c *Config) *string { return &c.Reason }, checkText),
+		},
+		{
 			Name:        "command",
 			Description: "What to do: deploy runs validate, deploy, verify and monitor; the others run one part on its own.",
 			Default:     string(CommandDeploy),
@@ -454,7 +461,7 @@ func Names() []Input {
 
 // commands lists every Command in the order help text shows them.
 func commands() []Command {
-	return []Command{CommandDeploy, CommandHealthCheck, CommandMonitor, CommandRollback, CommandReport, CommandStatus, CommandHistory, CommandScale, CommandMaintenance}
+	return []Command{CommandDeploy, CommandHealthCheck, CommandMonitor, CommandRollback, CommandReport, CommandStatus, CommandHistory, CommandScale, CommandMaintenance, CommandUnlock}
 }
 
 func acceptedCommands() string {
