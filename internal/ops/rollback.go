@@ -40,24 +40,24 @@ func RollbackMarkdown(s RollbackSummary) string {
 		mark = "❌"
 	}
 	fmt.Fprintf(&b, "%s **%s**: %s\n\n", mark, mdCell(s.Status), mdCell(s.Result))
-	row := func(label, value string) {
-		if value != "" {
-			fmt.Fprintf(&b, "| %s | %s |\n", label, value)
+	row := func(label, raw string, format func(string) string) {
+		if raw != "" {
+			fmt.Fprintf(&b, "| %s | %s |\n", label, format(raw))
 		}
 	}
 	b.WriteString("| | |\n|---|---|\n")
-	row("Asked by", mdCell(s.Actor))
-	row("Reason", mdCell(s.Reason))
+	row("Asked by", s.Actor, mdCell)
+	row("Reason", s.Reason, mdCell)
 	if s.From != "" || s.To != "" {
-		row("Image", mdCode(s.From)+" → "+mdCode(s.To))
+		row("Image", mdCode(s.From)+" → "+mdCode(s.To), func(v string) string { return v })
 	}
-	row("Rolled back by", mdCell(s.AnsweredBy))
-	row("Lock taken over from", mdCell(s.TookOverFrom))
+	row("Rolled back by", s.AnsweredBy, mdCell)
+	row("Lock taken over from", s.TookOverFrom, mdCell)
 	if s.Switch > 0 {
-		row("Previous version serving after", formatDuration(s.Switch))
+		row("Previous version serving after", formatDuration(s.Switch), func(v string) string { return v })
 	}
-	row("Verified", mdCell(s.Verified))
-	row("History record", mdCode(s.RecordID))
+	row("Verified", s.Verified, mdCell)
+	row("History record", s.RecordID, mdCode)
 	if len(s.Steps) > 0 {
 		b.WriteString("\n")
 		for _, st := range s.Steps {

@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -94,4 +96,25 @@ func TestUnhealthyRefusalNamesTheWayOut(t *testing.T) {
 	for _, want := range []string{"/health answered 503", "continue-on-unhealthy", "continue_on_unhealthy=true", "--continue-on-unhealthy", "gh workflow run"} {
 		assert.Contains(t, msg, want)
 	}
+}
+
+func TestRequestPoll(t *testing.T) {
+	t.Parallel()
+	for interval, want := range map[time.Duration]time.Duration{
+		0: 500 * time.Millisecond, 100 * time.Millisecond: 500 * time.Millisecond, 2 * time.Second: 2 * time.Second, time.Minute: 10 * time.Second,
+	} {
+		assert.Equal(t, want, requestPoll(interval), interval)
+	}
+}
+
+func TestRequestedOr(t *testing.T) {
+	t.Parallel()
+	other := errors.New("monitoring cancelled")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	assert.Equal(t, other, requestedOr(ctx, other))
+	cancel(&requestedError{req: kube.RollbackRequest{Actor: "alice@laptop", Reason: "checkout errors"}})
+	assert.EqualError(t, requestedOr(ctx, other), "a rollback was requested by alice@laptop (checkout errors)")
+	plain, stop := context.WithCancel(context.Background())
+	stop()
+	assert.Equal(t, other, requestedOr(plain, other))
 }

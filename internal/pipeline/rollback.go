@@ -452,7 +452,7 @@ func (m *manual) verify(ctx context.Context) {
 	}
 	m.o.Verified = firstOf(res.Reason, "healthy")
 	if version != "" {
-		m.o.Verified = fmt.Sprintf("%s answers and is healthy (%s)", version, m.o.Verified)
+		m.o.Verified = version + " answers and is healthy"
 	}
 }
 
