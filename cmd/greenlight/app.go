@@ -94,6 +94,8 @@ func (a *app) execute(ctx context.Context) int {
 		return a.maintenance(ctx)
 	case config.CommandUnlock:
 		return a.unlock(ctx)
+	case config.CommandCleanup:
+		return a.cleanup(ctx)
 	default:
 		fmt.Fprintf(a.stderr, "greenlight: command %q is not available in this version; accepted: %s\n", a.cfg.Command, commandNames())
 		return exitBadInput

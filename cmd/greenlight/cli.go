@@ -34,6 +34,8 @@ var subcommands = []struct{ name, summary, example string }{
 		"greenlight scale --environment=production --replicas=5"},
 	{"maintenance", "maintenance on|off|status: set the ConfigMap flag and restart the serving Deployment",
 		"greenlight maintenance on --environment=production --configmap=payments-config --key=MAINTENANCE_MODE"},
+	{"cleanup", "scale down a previous color whose rollback window (scale-down-delay) has closed; schedule it if you like",
+		"greenlight cleanup --environment=production"},
 	{"unlock", "clear the environment's deploy lock left by a dead run (needs --force and --reason); recorded",
 		"greenlight unlock --environment=production --force --reason=\"runner died mid deploy\""},
 }

@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -262,4 +266,98 @@ func TestCLIDeployRecordsTheActor(t *testing.T) {
 	assert.True(t, strings.HasPrefix(h[1].Actor, "alice@"), h[1].Actor)
 	raw, _ := json.Marshal(h)
 	assert.NotContains(t, string(raw), `"actor":""`)
+}
+
+// untilOnly measures from start until answers through the router come
+// only from version: the first of ten answers in a row from it.
+func (e *env) untilOnly(t *testing.T, version string, start time.Time, bound time.Duration) (time.Duration, bool) {
+	t.Helper()
+	run, first := 0, time.Time{}
+	for time.Since(start) < bound {
+		at := time.Now()
+		resp, err := http.Get(e.c.ServiceURL(e.ns, "shop") + "/health")
+		got := ""
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				got = resp.Header.Get("X-App-Version")
+			}
+		}
+		if got != version {
+			run = 0
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if run == 0 {
+			first = at
+		}
+		if run++; run == 10 {
+			return first.Sub(start), true
+		}
+	}
+	return 0, false
+}
+
+// TestRollbackInsideWindowIsASwitch keeps the previous color warm after a
+// deploy (scale-down-delay), shows the window in status, and times
+// `greenlight rollback` from the command's start until only the old
+// version answers, over 10 trials. A closed window is then scaled down by
+// `greenlight cleanup`.
+func TestRollbackInsideWindowIsASwitch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sampleapp:v1")
+	in := e.inputs("production", "sampleapp:v2")
+	in["monitor-duration"] = "1s"
+	require.Equal(t, 0, e.runAction(t, in, "").code)
+
+	const trials = 10
+	var took []time.Duration
+	for i := range trials {
+		in["image"] = fmt.Sprintf("sampleapp:v%d", 3+i)
+		in["scale-down-delay"] = "10m"
+		res := e.runAction(t, in, "")
+		require.Equal(t, 0, res.code)
+		const old = "v2" // every trial rolls back to it
+		if i == 0 {
+			assert.Contains(t, res.summary, "stays warm without traffic until")
+			code, out, _ := e.opsCLI(t, e.prodArgs("status")...)
+			require.Equal(t, 0, code)
+			assert.Contains(t, out, "rollback window: shop-")
+		}
+		start := time.Now()
+		rb := make(chan int, 1)
+		go func() {
+			code, _, _ := e.opsCLI(t, e.prodArgs("rollback", "--reason=window trial")...)
+			rb <- code
+		}()
+		d, ok := e.untilOnly(t, old, start, time.Minute)
+		require.Equal(t, 0, <-rb)
+		require.True(t, ok, "only %s answers within a minute of the command", old)
+		took = append(took, d)
+	}
+	sorted := append([]time.Duration(nil), took...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	median, p95 := sorted[trials/2], sorted[int(float64(trials)*0.95+0.5)-1]
+	t.Logf("rollback inside the window, command start → only the old version answers (10 in a row), %d trials: median %s, p95 %s, min %s, max %s; all %v",
+		trials, median.Round(time.Millisecond), p95.Round(time.Millisecond), sorted[0].Round(time.Millisecond), sorted[trials-1].Round(time.Millisecond), took)
+	assert.Less(t, median, 15*time.Second, "a switch, not a rollout (target 1s; loaded machine)")
+
+	// A window that closed: status reports it, cleanup scales it down.
+	in["image"] = "sampleapp:v99"
+	in["scale-down-delay"] = "1s"
+	require.Equal(t, 0, e.runAction(t, in, "").code)
+	time.Sleep(2 * time.Second)
+	code, out, _ := e.opsCLI(t, e.prodArgs("status")...)
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "closed at")
+	svc, err := e.client.CoreV1().Services(e.ns).Get(context.Background(), "shop", metav1.GetOptions{})
+	require.NoError(t, err)
+	idle := "shop-" + map[string]string{"blue": "green", "green": "blue"}[kube.ActiveColor(svc)]
+	require.Positive(t, e.replicasOf(t, idle), "status changes nothing")
+	code, out, _ = e.opsCLI(t, e.prodArgs("cleanup")...)
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, idle+" scaled down")
+	assert.Zero(t, e.replicasOf(t, idle))
+	assert.JSONEq(t, `{"v99": 10}`, mustJSON(e.serving(t, 10)))
 }

@@ -86,6 +86,9 @@ const (
 	// CommandUnlock clears the environment's deploy lock, recording who and
 	// why.
 	CommandUnlock Command = "unlock"
+	// CommandCleanup scales down a previous color whose rollback window
+	// has closed.
+	CommandCleanup Command = "cleanup"
 )
 
 // Config is one run's validated configuration. Load is the only intended
@@ -135,6 +138,9 @@ type Config struct {
 	RolloutTimeout time.Duration `json:"rollout-timeout"`
 	// MonitorDuration is how long the new version is watched; 0 turns it off.
 	MonitorDuration time.Duration `json:"monitor-duration"`
+	// ScaleDownDelay keeps the previous blue-green color warm after
+	// monitoring passes; 0 scales it down at once.
+	ScaleDownDelay time.Duration `json:"scale-down-delay"`
 	// MonitorInterval is the time between two probes while monitoring.
 	MonitorInterval time.Duration `json:"monitor-interval"`
 	// AlertResponseTime is the response time above which an alert is raised.

@@ -171,6 +171,10 @@ func (r *run) execute(ctx context.Context) {
 		defer release()
 	}
 
+	// A deploy takes the idle color: a rollback window still open on it
+	// ends now, and one that closed is scaled down, as any writer does.
+	r.closeWindows(ctx, time.Now().Add(365*24*time.Hour))
+
 	var deployed strategy.Deployed
 	r.deployStarted = true
 	if err := r.stage(ctx, event.Deploy, func(ctx context.Context) (string, error) {
@@ -262,6 +266,10 @@ func (r *run) execute(ctx context.Context) {
 			return
 		}
 		r.warn("finish the deploy: %v", err)
+	}
+	if w := r.out.Deployed.WarmUntil; !w.IsZero() {
+		r.warn("%s stays warm without traffic until %s (scale-down-delay): `greenlight rollback --environment=%s` until then is a selector switch; the next deploy, rollback, scale, maintenance or cleanup after it scales it down",
+			r.out.Deployed.PreviousDeployment, w.UTC().Format("2006-01-02 15:04:05 UTC"), r.cfg.Environment)
 	}
 	r.out.Result.Status = event.StatusSucceeded
 	r.out.Result.Reason = fmt.Sprintf("%s is serving in %s", r.cfg.Image, r.cfg.Environment)

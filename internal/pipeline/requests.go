@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ebeautything/greenlight/internal/config"
 	"github.com/ebeautything/greenlight/internal/event"
 	"github.com/ebeautything/greenlight/internal/kube"
+	"github.com/ebeautything/greenlight/internal/strategy"
 )
 
 // requestedError is why a run rolled back when another command asked it to.
@@ -138,4 +140,20 @@ func orImage(image string) string {
 		return "the previous version"
 	}
 	return image
+}
+
+// closeWindows scales down the previous colors whose rollback window closed
+// before now; only a lock holder calls it.
+func (r *run) closeWindows(ctx context.Context, now time.Time) {
+	if r.cfg.Strategy != config.BlueGreen {
+		return
+	}
+	t := strategy.Target{Namespace: r.cfg.Namespace, Deployment: r.cfg.Deployment, Service: r.serviceName()}
+	closed, err := strategy.CloseExpiredWindows(ctx, r.deps.Client, t, now)
+	for _, c := range closed {
+		r.emit(event.Event{Kind: event.StepFinished, Message: c})
+	}
+	if err != nil {
+		r.warn("close the rollback window: %v", err)
+	}
 }

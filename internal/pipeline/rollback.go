@@ -282,6 +282,8 @@ func (m *manual) rollBack(ctx context.Context) {
 		m.r.emit(event.Event{Kind: event.RollbackFinished, Stage: event.Rollback, Outcome: event.Failed, Message: oneSentence(err)})
 		return
 	}
+	// The color serving again keeps no window; others that closed go.
+	m.r.closeWindows(ctx, time.Now())
 	m.o.Result.Status = event.StatusRolledBack
 	m.o.Result.RolledBack = true
 	to := m.o.To
@@ -385,6 +387,11 @@ func (m *manual) blueGreen(ctx context.Context, started func()) error {
 	bg := &strategy.BlueGreen{Client: c, OnStep: m.onStep}
 	err = bg.Rollback(ctx, m.target(), d)
 	m.o.Steps = d.Steps
+	if err == nil {
+		if werr := strategy.DropWindow(ctx, c, cfg.Namespace, prevDep); werr != nil {
+			m.r.warn("%v", werr)
+		}
+	}
 	if !d.Switched || err == nil {
 		m.o.Switch = m.r.deps.Now().Sub(m.start)
 		m.o.Result.ActiveColor = d.PreviousColor

@@ -83,7 +83,7 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 	}
 	switch cfg.Strategy {
 	case config.BlueGreen:
-		r.strategy = &strategy.BlueGreen{Client: r.deps.Client, Applier: r.deps.Applier, Wait: wait, OnStep: onStep, Verify: r.verifyPreview}
+		r.strategy = &strategy.BlueGreen{Client: r.deps.Client, Applier: r.deps.Applier, Wait: wait, OnStep: onStep, Verify: r.verifyPreview, ScaleDownDelay: cfg.ScaleDownDelay}
 	default:
 		r.strategy = &strategy.Rolling{Client: r.deps.Client, Applier: r.deps.Applier, Wait: wait, OnStep: onStep}
 	}

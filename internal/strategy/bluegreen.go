@@ -48,6 +48,9 @@ type BlueGreen struct {
 	// EndpointTimeout bounds the confirmation that the Service's endpoints
 	// list only the new color; default 60s.
 	EndpointTimeout time.Duration
+	// ScaleDownDelay keeps the previous color warm after Finish until a
+	// deadline recorded on it (see window.go); 0 scales it down at once.
+	ScaleDownDelay time.Duration
 	OnStep          func(Step)
 }
 
@@ -223,6 +226,9 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 func (b *BlueGreen) Finish(ctx context.Context, t Target, d *Deployed) error {
 	if d.PreviousDeployment == "" || d.PreviousDeployment == d.Deployment {
 		return nil
+	}
+	if b.ScaleDownDelay > 0 {
+		return b.keepWarm(ctx, t, d)
 	}
 	return stepRecorder{d: d, onStep: b.OnStep}.run("scale down "+d.PreviousDeployment, func() (string, error) {
 		return "0 replicas; spec kept", b.scaleDownIdle(ctx, t, d.PreviousDeployment)
