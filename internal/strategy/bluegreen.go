@@ -51,7 +51,7 @@ type BlueGreen struct {
 	// ScaleDownDelay keeps the previous color warm after Finish until a
 	// deadline recorded on it (see window.go); 0 scales it down at once.
 	ScaleDownDelay time.Duration
-	OnStep          func(Step)
+	OnStep         func(Step)
 }
 
 // Other is the color that is not c ("" counts as green, so the first
