@@ -48,10 +48,11 @@ type BlueGreen struct {
 	// EndpointTimeout bounds the confirmation that the Service's endpoints
 	// list only the new color; default 60s.
 	EndpointTimeout time.Duration
+	OnStep          func(Step)
+
 	// ScaleDownDelay keeps the previous color warm after Finish until a
 	// deadline recorded on it (see window.go); 0 scales it down at once.
 	ScaleDownDelay time.Duration
-	OnStep         func(Step)
 }
 
 // Other is the color that is not c ("" counts as green, so the first
