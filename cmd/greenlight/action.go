@@ -11,7 +11,6 @@ import (
 	"github.com/ebeautything/greenlight/internal/config"
 	"github.com/ebeautything/greenlight/internal/event"
 	"github.com/ebeautything/greenlight/internal/github"
-	"github.com/ebeautything/greenlight/internal/notify"
 	"github.com/ebeautything/greenlight/internal/report"
 )
 
@@ -48,6 +47,10 @@ func runAction(ctx context.Context, getenv func(string) string, stdout, stderr i
 		return exitBadInput
 	}
 	a := &app{cfg: cfg, getenv: getenv, stdout: stdout, stderr: stderr, extras: map[string]string{}}
+	if cfg.Command == config.CommandUnlock {
+		// A workflow step that says command: unlock asks for it explicitly.
+		a.extras["force"] = "true"
+	}
 	a.run = event.Run{Repository: ghctx.Repository, SHA: ghctx.SHA, ServerURL: ghctx.ServerURL, RunURL: ghctx.RunURL, Actor: ghctx.Actor}
 	secrets := cfg.Secrets()
 
@@ -60,17 +63,8 @@ func runAction(ctx context.Context, getenv func(string) string, stdout, stderr i
 		} else {
 			_ = act.Warning("no github-token: commit statuses and the GitHub Deployment are skipped")
 		}
-		if url := cfg.SlackWebhookURL.Reveal(); url != "" {
-			s := notify.NewSlack(notify.SlackOptions{WebhookURL: url, Secrets: secrets})
-			a.sinks = append(a.sinks, s)
-			closers = append(closers, s.Close)
-		}
-		if url := cfg.AlertWebhookURL.Reveal(); url != "" {
-			s := notify.NewWebhook(notify.WebhookOptions{URL: url, Secret: cfg.AlertWebhookSecret.Reveal(), Secrets: secrets})
-			a.sinks = append(a.sinks, s)
-			closers = append(closers, s.Close)
-		}
 	}
+	closers = append(closers, a.notifiers()...)
 
 	code := a.execute(ctx)
 
@@ -102,6 +96,16 @@ func runAction(ctx context.Context, getenv func(string) string, stdout, stderr i
 			_ = act.Warning("write the job summary: " + err.Error())
 		}
 		if o.Result.Status != event.StatusSucceeded {
+			_ = act.Error(strings.TrimSpace(string(o.Result.Status) + ": " + o.Result.Reason))
+		}
+	}
+	if o := a.rolledBack; o != nil {
+		outputs["status"] = string(o.Result.Status)
+		outputs["image"] = o.To
+		outputs["previous-image"] = o.From
+		outputs["rolled-back"] = fmt.Sprint(o.Result.RolledBack)
+		outputs["revision"] = o.Result.Revision
+		if o.Result.Status != event.StatusRolledBack {
 			_ = act.Error(strings.TrimSpace(string(o.Result.Status) + ": " + o.Result.Reason))
 		}
 	}

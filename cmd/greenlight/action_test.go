@@ -164,6 +164,8 @@ func (e *env) inputs(environment, image string) map[string]string {
 		"alert-webhook-url":    e.slack.srv.URL + "/hooks",
 		"alert-webhook-secret": secretWebhook,
 		"config":               "/dev/null",
+		// Today's behaviour unless a test opens a rollback window.
+		"scale-down-delay": "0",
 	}
 }
 

@@ -22,9 +22,9 @@ import (
 	"github.com/ebeautything/greenlight/internal/health"
 	"github.com/ebeautything/greenlight/internal/kube"
 	"github.com/ebeautything/greenlight/internal/monitor"
+	"github.com/ebeautything/greenlight/internal/ops"
 	"github.com/ebeautything/greenlight/internal/pipeline"
 	"github.com/ebeautything/greenlight/internal/report"
-	"github.com/ebeautything/greenlight/internal/strategy"
 )
 
 // app runs one command with a loaded configuration.
@@ -45,6 +45,8 @@ type app struct {
 	outcome *pipeline.Outcome
 	// reportPath is where the JSON report was written.
 	reportPath string
+	// rolledBack is the outcome of a rollback command, for the outputs.
+	rolledBack *pipeline.RollbackOutcome
 
 	client kubernetes.Interface
 	rest   *rest.Config
@@ -90,6 +92,10 @@ func (a *app) execute(ctx context.Context) int {
 		return a.scale(ctx)
 	case config.CommandMaintenance:
 		return a.maintenance(ctx)
+	case config.CommandUnlock:
+		return a.unlock(ctx)
+	case config.CommandCleanup:
+		return a.cleanup(ctx)
 	default:
 		fmt.Fprintf(a.stderr, "greenlight: command %q is not available in this version; accepted: %s\n", a.cfg.Command, commandNames())
 		return exitBadInput
@@ -106,13 +112,14 @@ func (a *app) deploy(ctx context.Context) int {
 	term := newTerminalSink(a.stdout, a.terminal, a.run.RunURL != "")
 	sinks := append([]event.Sink{a.recorder, term}, a.sinks...)
 	runID := randomID()
+	var held *kube.Lock
 	deps := pipeline.Deps{
 		Client: a.client, REST: a.rest, Applier: applier, Files: kube.OSFiles{}, ReadFile: os.ReadFile,
 		Sink: fanOut(sinks), Run: a.run,
 		Lock: func(ctx context.Context, warn func(string)) (func(), error) {
 			lock, err := kube.AcquireLock(ctx, a.client, kube.LockOptions{
 				Namespace: a.cfg.Namespace, Deployment: a.cfg.Deployment, Wait: lockWait(a.cfg.LockTimeout),
-				Holder: kube.Holder{ID: runID, Repository: a.run.Repository, RunURL: a.run.RunURL, Actor: a.run.Actor, Environment: a.cfg.Environment},
+				Holder: kube.Holder{ID: runID, Repository: a.run.Repository, RunURL: a.run.RunURL, Actor: a.actor(), Environment: a.cfg.Environment},
 				Waiting: func(held *kube.LockHeldError) {
 					warn(fmt.Sprintf("waiting up to %s (lock-timeout): %v", a.cfg.LockTimeout, held))
 				},
@@ -120,6 +127,7 @@ func (a *app) deploy(ctx context.Context) int {
 			if err != nil {
 				return nil, err
 			}
+			held = lock
 			if prev := lock.TookOverFrom; prev != nil {
 				warn(fmt.Sprintf("took over the deploy lock of %s, which stopped renewing it; the cluster may hold its half-finished work, which this run repairs", prev))
 			}
@@ -128,17 +136,32 @@ func (a *app) deploy(ctx context.Context) int {
 				// whole lease: try for longer, and say so when it fails.
 				rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
+				if t := lock.TakenOverBy(rctx); t != nil {
+					warn(fmt.Sprintf("the deploy lock was taken over by %s (%s) at %s: %s", t.By, t.Actor, t.At.UTC().Format("15:04:05 UTC"), t.Reason))
+				}
 				if err := lock.Release(rctx); err != nil {
 					warn(fmt.Sprintf("release the deploy lock: %v; it expires by itself after its lease", err))
 				}
 			}, nil
+		},
+		RollbackRequested: func(ctx context.Context) (*kube.RollbackRequest, error) {
+			if held == nil {
+				return nil, nil
+			}
+			return held.RollbackRequested(ctx)
+		},
+		AnswerRollback: func(ctx context.Context, ans kube.RollbackAnswer) error {
+			if held == nil {
+				return nil
+			}
+			return held.Answer(ctx, ans)
 		},
 		History: func(ctx context.Context, o *pipeline.Outcome) error {
 			doc, _ := json.Marshal(a.recorder.Document())
 			return kube.AppendHistory(ctx, a.client, a.cfg.Namespace, a.cfg.Deployment, kube.Record{
 				ID: a.cfg.DeploymentID, Environment: a.cfg.Environment, Image: a.cfg.Image, PreviousImage: o.Run.PreviousImage,
 				Strategy: string(a.cfg.Strategy), Status: kube.RecordStatus(o.Result.Status), Reason: o.Result.Reason,
-				Revision: o.Deployed.Revision, ActiveColor: o.Result.ActiveColor, Actor: a.run.Actor, RunURL: a.run.RunURL,
+				Revision: o.Deployed.Revision, ActiveColor: o.Result.ActiveColor, Actor: a.actor(), RunURL: a.run.RunURL,
 				StartedAt: o.Run.StartedAt, FinishedAt: o.Result.FinishedAt, Report: doc,
 			})
 		},
@@ -298,7 +321,8 @@ func (a *app) monitor(ctx context.Context) int {
 	return exitOK
 }
 
-// rollback returns the environment to the previous version by hand.
+// rollback returns the environment to the previous version by hand, one
+// writer at a time (see pipeline.Rollback).
 func (a *app) rollback(ctx context.Context) int {
 	var toRevision int64
 	if v := a.extras["to-revision"]; v != "" {
@@ -309,59 +333,48 @@ func (a *app) rollback(ctx context.Context) int {
 		}
 		toRevision = n
 	}
-	if a.cfg.Strategy == config.BlueGreen {
-		svcName := a.cfg.Service
-		if svcName == "" {
-			svcName = a.cfg.Deployment
+	wait := pipeline.DefaultRollbackWait
+	if v := a.extras["wait"]; v != "" {
+		d, err := time.ParseDuration(v)
+		if n, nerr := strconv.Atoi(v); nerr == nil {
+			d, err = time.Duration(n)*time.Second, nil
 		}
-		svc, err := a.client.CoreV1().Services(a.cfg.Namespace).Get(ctx, svcName, getOptions)
-		if err != nil {
-			fmt.Fprintf(a.stderr, "greenlight rollback: get service %s: %v\n", svcName, kube.ClassifyAPIError(err))
-			return exitFailed
+		if err != nil || d <= 0 {
+			return a.badInput(&config.InputError{Input: "wait", Problem: fmt.Sprintf("%q is not a duration above zero", v), Accepted: "a duration such as 30s or 2m, or seconds"})
 		}
-		active := kube.ActiveColor(svc)
-		prev, ok := kube.PreviousSelector(svc)
-		if active == "" || !ok {
-			fmt.Fprintf(a.stderr, "greenlight rollback: service %s/%s has no blue-green switch to undo\n", a.cfg.Namespace, svcName)
-			return exitFailed
-		}
-		prevDeployment := strategy.ColorDeployment(a.cfg.Deployment, prev[kube.ColorLabel])
-		if prev[kube.ColorLabel] == "" {
-			prevDeployment = a.cfg.Deployment
-		}
-		if err := kube.ScaleDeployment(ctx, a.client, a.cfg.Namespace, prevDeployment, currentReplicas(ctx, a.client, a.cfg.Namespace, strategy.ColorDeployment(a.cfg.Deployment, active))); err != nil {
-			fmt.Fprintf(a.stderr, "greenlight rollback: %v\n", err)
-			return exitFailed
-		}
-		if _, err := kube.WaitRollout(ctx, a.client, a.cfg.Namespace, prevDeployment, kube.WaitOptions{Timeout: a.cfg.RolloutTimeout}); err != nil {
-			fmt.Fprintf(a.stderr, "greenlight rollback: %s did not become ready: %v\n", prevDeployment, err)
-			return exitFailed
-		}
-		d := &strategy.Deployed{Strategy: strategy.NameBlueGreen, Deployment: strategy.ColorDeployment(a.cfg.Deployment, active), Color: active,
-			PreviousColor: prev[kube.ColorLabel], PreviousDeployment: prevDeployment, PreviousSelector: prev, Switched: true}
-		bg := &strategy.BlueGreen{Client: a.client}
-		if err := bg.Rollback(ctx, strategy.Target{Namespace: a.cfg.Namespace, Deployment: a.cfg.Deployment, Service: svcName}, d); err != nil {
-			fmt.Fprintf(a.stderr, "greenlight rollback: %v\n", err)
-			return exitFailed
-		}
-		fmt.Fprintf(a.stdout, "service %s switched back to %s in %s\n", svcName, prevDeployment, d.SwitchTime.Round(time.Millisecond))
-		return exitOK
+		wait = d
 	}
-	res, err := kube.Undo(ctx, a.client, a.cfg.Namespace, a.cfg.Deployment, toRevision)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "greenlight rollback: %v\n", err)
-		return exitFailed
+	term := newTerminalSink(a.stdout, a.terminal, a.run.RunURL != "")
+	sinks := append([]event.Sink{term}, a.sinks...)
+	o := pipeline.Rollback(ctx, a.cfg, pipeline.Deps{Client: a.client, REST: a.rest, Sink: fanOut(sinks), Run: a.run}, pipeline.RollbackOptions{
+		Holder: a.holder("rollback"), Reason: a.cfg.Reason, Wait: wait, Force: a.extras["force"] == "true", ToRevision: toRevision,
+	})
+	term.flush()
+	a.rolledBack = o
+	sum := ops.RollbackSummary{Environment: a.cfg.Environment, Status: string(o.Result.Status), Result: o.Result.Reason, From: o.From, To: o.To,
+		Actor: o.Run.Actor, Reason: a.cfg.Reason, AnsweredBy: o.AnsweredBy, Switch: o.Switch, Verified: o.Verified, RecordID: o.RecordID}
+	if o.TookOverFrom != nil {
+		sum.TookOverFrom = o.TookOverFrom.String()
 	}
-	if res.Skipped {
-		fmt.Fprintf(a.stdout, "deployment %s already runs revision %d\n", a.cfg.Deployment, res.To.Number)
-		return exitOK
+	for _, st := range o.Steps {
+		sum.Steps = append(sum.Steps, strings.TrimSpace(st.Name+" "+st.Detail+" "+st.Err))
 	}
-	if _, err := kube.WaitRollout(ctx, a.client, a.cfg.Namespace, a.cfg.Deployment, kube.WaitOptions{Timeout: a.cfg.RolloutTimeout}); err != nil {
-		fmt.Fprintf(a.stderr, "greenlight rollback: the rollback to revision %d did not become ready: %v\n", res.To.Number, err)
-		return exitFailed
+	if o.RecordID != "" {
+		fmt.Fprintf(a.stdout, "recorded as %s in %s/%s\n", o.RecordID, a.cfg.Namespace, kube.HistoryName(a.cfg.Deployment))
 	}
-	fmt.Fprintf(a.stdout, "deployment %s rolled back to revision %d (%s)\n", a.cfg.Deployment, res.To.Number, strings.Join(res.To.Images, ", "))
-	return exitOK
+	if o.Verified != "" {
+		fmt.Fprintf(a.stdout, "verified: %s\n", o.Verified)
+	}
+	a.summary(ops.RollbackMarkdown(sum))
+	if o.Err != nil && len(config.InputErrors(o.Err)) > 0 {
+		return a.badInput(o.Err)
+	}
+	return o.ExitCode()
+}
+
+// holder identifies this command on the deploy lock.
+func (a *app) holder(command string) kube.Holder {
+	return kube.Holder{ID: command + "-" + randomID(), Repository: a.run.Repository, RunURL: a.run.RunURL, Actor: a.actor(), Environment: a.cfg.Environment}
 }
 
 // report rebuilds a past deploy's report from the cluster's history.

@@ -22,8 +22,8 @@ var subcommands = []struct{ name, summary, example string }{
 		"greenlight health-check --environment=production --pre-deployment --timeout=300"},
 	{"monitor", "watch the environment for a while and report alerts (--duration, --extended)",
 		"greenlight monitor --environment=production --duration=1800"},
-	{"rollback", "return the environment to the previous version (--to-revision=N for rolling)",
-		"greenlight rollback --environment=production"},
+	{"rollback", "return the environment to the previous version, locked and recorded; a running deploy is asked to roll back itself",
+		"greenlight rollback --environment=production --reason=\"checkout errors since 14:02\""},
 	{"report", "rebuild the report of a past deploy from the cluster's history",
 		"greenlight report --environment=production --deployment-id=3f2a9c1 --format=markdown"},
 	{"status", "show what serves the environment: active color or revision, replicas, endpoints, lock, recent deploys, health",
@@ -34,6 +34,10 @@ var subcommands = []struct{ name, summary, example string }{
 		"greenlight scale --environment=production --replicas=5"},
 	{"maintenance", "maintenance on|off|status: set the ConfigMap flag and restart the serving Deployment",
 		"greenlight maintenance on --environment=production --configmap=payments-config --key=MAINTENANCE_MODE"},
+	{"cleanup", "scale down a previous color whose rollback window (scale-down-delay) has closed; schedule it if you like",
+		"greenlight cleanup --environment=production"},
+	{"unlock", "clear the environment's deploy lock left by a dead run (needs --force and --reason); recorded",
+		"greenlight unlock --environment=production --force --reason=\"runner died mid deploy\""},
 }
 
 // extraFlags are CLI-only switches of a subcommand, beyond the inputs.
@@ -43,18 +47,29 @@ var extraFlags = map[string][]struct{ name, usage string }{
 		{"verify-traffic", "prove that answers come from the deployed image's version"},
 		{"verify-rollback", "prove that answers come from the previous version and it is healthy"},
 	},
-	"monitor":  {{"extended", "monitor for twice the environment's duration"}},
-	"rollback": {{"to-revision", "roll a rolling deployment back to this revision (kubectl rollout history)"}},
-	"report":   {{"format", "markdown, json or text (default text)"}},
-	"status":   {{"output", "table or json (default table)"}},
+	"monitor": {{"extended", "monitor for twice the environment's duration"}},
+	"deploy":  {{"actor", "who deploys, for the history and the lock (default user@host)"}},
+	"rollback": {
+		{"to-revision", "roll a rolling deployment back to this revision (kubectl rollout history)"},
+		{"wait", "how long a running deploy may take to answer the rollback request (default 30s)"},
+		{"force", "take the lock over from a deploy that does not answer within --wait"},
+		{"actor", "who asks, for the history and the lock (default user@host)"},
+	},
+	"unlock": {
+		{"force", "required: the lock's holder loses it, alive or not"},
+		{"actor", "who unlocks, for the history and the lock (default user@host)"},
+	},
+	"report": {{"format", "markdown, json or text (default text)"}},
+	"status": {{"output", "table or json (default table)"}},
 	"history": {
 		{"output", "table or json (default table)"},
 		{"limit", "show at most this many records, newest first (default 20)"},
 	},
-	"scale": {{"force", "allow --replicas=0, which stops every pod"}},
+	"scale": {{"force", "allow --replicas=0, which stops every pod"}, {"actor", "who scales, for the history and the lock (default user@host)"}},
 	"maintenance": {
 		{"configmap", "the ConfigMap holding the flag (default: the one the serving pod template reads)"},
 		{"key", "the flag's key in the ConfigMap (default MAINTENANCE_MODE)"},
+		{"actor", "who switches it, for the history and the lock (default user@host)"},
 	},
 }
 
@@ -121,7 +136,24 @@ func runCLI(ctx context.Context, args []string, getenv func(string) string, stdo
 		return exitBadInput
 	}
 	a := &app{cfg: cfg, getenv: getenv, stdout: stdout, stderr: stderr, extras: extras, terminal: isTerminal(stdout)}
-	return a.execute(ctx)
+	a.run.Actor = cliActor(extras["actor"], getenv)
+	closers := a.notifiers()
+	code := a.execute(ctx)
+	a.closeNotifiers(ctx, closers, func(w string) { fmt.Fprintf(stderr, "greenlight %s: warning: %s\n", name, w) })
+	return code
+}
+
+// cliActor is who runs a CLI command: --actor, else user@host as ssh
+// and git name a person at a machine.
+func cliActor(given string, getenv func(string) string) string {
+	if given = strings.TrimSpace(given); given != "" {
+		return given
+	}
+	user := firstNonEmpty(getenv("USER"), getenv("LOGNAME"), "unknown")
+	if host, err := os.Hostname(); err == nil && host != "" {
+		return user + "@" + host
+	}
+	return user
 }
 
 func commandNames() string {

@@ -13,6 +13,7 @@ import (
 	"github.com/ebeautything/greenlight/internal/health"
 	"github.com/ebeautything/greenlight/internal/kube"
 	"github.com/ebeautything/greenlight/internal/ops"
+	"github.com/ebeautything/greenlight/internal/strategy"
 )
 
 // Extras of the operator commands, beyond the inputs. None of them is an
@@ -27,7 +28,7 @@ const (
 
 // opsValueFlags are the operator commands' extra flags that take a value;
 // the others are switches.
-var opsValueFlags = map[string]bool{"output": true, "limit": true, "configmap": true, "key": true}
+var opsValueFlags = map[string]bool{"output": true, "limit": true, "configmap": true, "key": true, "wait": true, "actor": true}
 
 // defaultHistoryLimit is how many records history shows without --limit.
 const defaultHistoryLimit = 20
@@ -179,6 +180,9 @@ func (a *app) status(ctx context.Context) int {
 		}
 	} else {
 		ops.WriteStatusTable(a.stdout, s, a.colors())
+		for _, l := range a.windowLines(ctx) {
+			fmt.Fprintln(a.stdout, l)
+		}
 	}
 	a.summary(ops.StatusMarkdown(s))
 	return exitOK
@@ -215,6 +219,9 @@ func (a *app) history(ctx context.Context) int {
 		}
 	} else {
 		ops.WriteHistoryTable(a.stdout, entries, a.colors())
+		for _, l := range a.windowLines(ctx) {
+			fmt.Fprintln(a.stdout, l)
+		}
 	}
 	a.summary(ops.HistoryMarkdown(a.cfg.Environment, entries, time.Now()))
 	return exitOK
@@ -228,7 +235,7 @@ func (a *app) takeLock(ctx context.Context, command string) (context.Context, fu
 		Namespace: a.cfg.Namespace, Deployment: a.cfg.Deployment, Wait: lockWait(a.cfg.LockTimeout),
 		Holder: kube.Holder{ID: command + "-" + randomID(), Repository: a.run.Repository, RunURL: a.run.RunURL, Actor: a.actor(), Environment: a.cfg.Environment},
 		Waiting: func(held *kube.LockHeldError) {
-			fmt.Fprintf(a.stderr, "greenlight %s: waiting up to %s (lock-timeout): %v\n", command, a.cfg.LockTimeout, held)
+			fmt.Fprintf(a.stderr, "greenlight %s: waiting up to %s (lock-timeout): %s\n", command, a.cfg.LockTimeout, heldFor(held, time.Now()))
 		},
 	})
 	if err != nil {
@@ -238,6 +245,7 @@ func (a *app) takeLock(ctx context.Context, command string) (context.Context, fu
 		}
 		return nil, nil, err
 	}
+	a.closeWindows(ctx, command)
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		select {
@@ -254,6 +262,16 @@ func (a *app) takeLock(ctx context.Context, command string) (context.Context, fu
 			fmt.Fprintf(a.stderr, "greenlight %s: %v\n", command, err)
 		}
 	}, nil
+}
+
+// heldFor says who holds a lock, since when and for how long, and how to
+// clear it if that run is dead.
+func heldFor(held *kube.LockHeldError, now time.Time) string {
+	msg := held.Error()
+	if !held.Since.IsZero() {
+		msg += fmt.Sprintf(" (%s ago)", now.Sub(held.Since).Round(time.Second))
+	}
+	return msg + "; if that run is dead: greenlight unlock --force --reason=..."
 }
 
 // audit describes an operator action for its history record.
@@ -386,5 +404,100 @@ func (a *app) maintenance(ctx context.Context) int {
 	if err != nil {
 		return a.failed("maintenance", err)
 	}
+	return exitOK
+}
+
+// unlock clears the environment's deploy lock left by a dead run.
+func (a *app) unlock(ctx context.Context) int {
+	target, err := a.opsTarget()
+	if err != nil {
+		return a.badInput(err)
+	}
+	if err := ops.CheckUnlock(a.extras["force"] == "true", a.cfg.Reason); err != nil {
+		return a.badInput(err)
+	}
+	started := time.Now()
+	res, err := ops.Unlock(ctx, a.client, target, a.holder("unlock"), a.cfg.Reason)
+	if err == nil {
+		fmt.Fprintln(a.stdout, ops.UnlockText(res, time.Now()))
+	}
+	if res.Held != nil || err != nil {
+		a.record(ctx, "unlock", ops.UnlockRecord(a.audit("unlock", started), res, a.cfg.Reason, err))
+	}
+	if err != nil {
+		a.summary(fmt.Sprintf("### greenlight unlock: %s\n\n❌ %s\n", a.cfg.Environment, err))
+		return a.failed("unlock", err)
+	}
+	a.summary(fmt.Sprintf("### greenlight unlock: %s\n\n✅ %s (by %s: %s)\n", a.cfg.Environment, ops.UnlockText(res, time.Now()), a.actor(), a.cfg.Reason))
+	return exitOK
+}
+
+// closeWindows is the first work of a command that holds the lock: a
+// previous color whose rollback window closed is scaled down.
+func (a *app) closeWindows(ctx context.Context, command string) {
+	if a.cfg.Strategy != config.BlueGreen || a.cfg.Deployment == "" {
+		return
+	}
+	closed, err := strategy.CloseExpiredWindows(ctx, a.client, a.strategyTarget(), time.Now())
+	for _, c := range closed {
+		fmt.Fprintln(a.stdout, c)
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "greenlight %s: warning: %v\n", command, err)
+	}
+}
+
+func (a *app) strategyTarget() strategy.Target {
+	svc := a.cfg.Service
+	if svc == "" {
+		svc = a.cfg.Deployment
+	}
+	return strategy.Target{Namespace: a.cfg.Namespace, Deployment: a.cfg.Deployment, Service: svc}
+}
+
+// windowLines says which rollback windows are open, for read-only
+// commands; they never close one.
+func (a *app) windowLines(ctx context.Context) []string {
+	if a.cfg.Deployment == "" {
+		return nil
+	}
+	windows, err := strategy.Windows(ctx, a.client, a.cfg.Namespace, a.cfg.Deployment)
+	if err != nil {
+		return []string{fmt.Sprintf("rollback window: %v", err)}
+	}
+	var out []string
+	now := time.Now()
+	for _, w := range windows {
+		if w.Open(now) {
+			out = append(out, fmt.Sprintf("rollback window: %s stays warm (%d replicas, no traffic) until %s (%s left); greenlight rollback is a selector switch until then",
+				w.Deployment, w.Replicas, w.Until.UTC().Format("15:04:05 UTC"), w.Until.Sub(now).Round(time.Second)))
+		} else {
+			out = append(out, fmt.Sprintf("rollback window: %s closed at %s; the next deploy, rollback, scale, maintenance or cleanup scales it down",
+				w.Deployment, w.Until.UTC().Format("15:04:05 UTC")))
+		}
+	}
+	return out
+}
+
+// cleanup scales down previous colors whose rollback window has closed; a
+// team may schedule it.
+func (a *app) cleanup(ctx context.Context) int {
+	if _, err := a.opsTarget(); err != nil {
+		return a.badInput(err)
+	}
+	before := a.windowLines(ctx)
+	_, release, err := a.takeLock(ctx, "cleanup") // closes the expired windows
+	if err != nil {
+		return a.failed("cleanup", err)
+	}
+	release()
+	after := a.windowLines(ctx)
+	if len(before) == 0 {
+		fmt.Fprintln(a.stdout, "no rollback window recorded; nothing to clean up")
+	}
+	for _, l := range after {
+		fmt.Fprintln(a.stdout, l)
+	}
+	a.summary(fmt.Sprintf("### greenlight cleanup: %s\n\n%d rollback window(s) before, %d open after.\n", a.cfg.Environment, len(before), len(after)))
 	return exitOK
 }

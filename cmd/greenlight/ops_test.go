@@ -40,6 +40,13 @@ func (e *env) opsCLI(t *testing.T, args ...string) (code int, stdout, stderr str
 	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
 }
 
+// alice is who opsCLI runs as: USER=alice on this host, as --actor
+// defaults to user@host.
+func alice() string {
+	host, _ := os.Hostname()
+	return "alice@" + host
+}
+
 // statusJSON is the part of `status --output=json` the tests read.
 type statusJSON struct {
 	Strategy string `json:"strategy"`
@@ -233,9 +240,9 @@ func TestOpsBlueGreenStatusScaleAndHistory(t *testing.T) {
 
 	h := e.historyJSON(t, "--environment=production")
 	require.Len(t, h, 3)
-	assert.Equal(t, "scaled shop-blue to 2 replicas (from 3) by alice", h[0].Reason)
-	assert.Equal(t, "scaled shop-blue to 3 replicas (from 2) by alice", h[1].Reason)
-	assert.Equal(t, "alice", h[1].Actor)
+	assert.Equal(t, "scaled shop-blue to 2 replicas (from 3) by "+alice(), h[0].Reason)
+	assert.Equal(t, "scaled shop-blue to 3 replicas (from 2) by "+alice(), h[1].Reason)
+	assert.Equal(t, alice(), h[1].Actor)
 	assert.Equal(t, "succeeded", h[1].Result)
 	assert.Equal(t, "sampleapp:v2", h[1].Image)
 	assert.Equal(t, "bg-1", h[2].ID)
@@ -244,7 +251,8 @@ func TestOpsBlueGreenStatusScaleAndHistory(t *testing.T) {
 	code, out, _ = e.opsCLI(t, prod("history", "--limit=2")...)
 	require.Equal(t, 0, code)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 3, "a header and two records:\n%s", out)
+	require.Len(t, lines, 4, "a header, two records and the rollback window:\n%s", out)
+	assert.Contains(t, lines[3], "rollback window: shop stays warm", "production keeps the adopted Deployment warm; history only reports it")
 	assert.Contains(t, lines[0], "ROLLED BACK")
 	assert.Contains(t, lines[1], "scale-")
 	assert.NotContains(t, out, "bg-1", "--limit keeps the newest")
@@ -290,9 +298,9 @@ func TestOpsScaleUpAndBack(t *testing.T) {
 		reasons = append(reasons, r.Reason)
 	}
 	assert.Equal(t, []string{
-		"scaled shop to 2 replicas (from 0) by alice",
-		"scaled shop to 0 replicas (from 4) by alice",
-		"scaled shop to 4 replicas (from 2) by alice",
+		"scaled shop to 2 replicas (from 0) by " + alice(),
+		"scaled shop to 0 replicas (from 4) by " + alice(),
+		"scaled shop to 4 replicas (from 2) by " + alice(),
 	}, reasons, "every change is recorded, newest first; the no-op is not")
 	assert.False(t, e.lockHeld(t), "the lock is released")
 }
@@ -406,8 +414,8 @@ func TestOpsMaintenanceOnOff(t *testing.T) {
 	h := e.historyJSON(t)
 	require.Len(t, h, 2)
 	assert.True(t, strings.HasPrefix(h[0].ID, "maintenance-off-"), h[0].ID)
-	assert.Equal(t, "maintenance off (shop-config MAINTENANCE_MODE=false), restarted shop to revision 3 by alice", h[0].Reason)
-	assert.Equal(t, "maintenance on (shop-config MAINTENANCE_MODE=true), restarted shop to revision 2 by alice", h[1].Reason)
+	assert.Equal(t, "maintenance off (shop-config MAINTENANCE_MODE=false), restarted shop to revision 3 by "+alice(), h[0].Reason)
+	assert.Equal(t, "maintenance on (shop-config MAINTENANCE_MODE=true), restarted shop to revision 2 by "+alice(), h[1].Reason)
 
 	code, out, _ = e.opsCLI(t, e.cliArgs("status")...)
 	require.Equal(t, 0, code)

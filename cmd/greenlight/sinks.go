@@ -7,13 +7,10 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-
+	"github.com/ebeautything/greenlight/internal/config"
 	"github.com/ebeautything/greenlight/internal/event"
+	"github.com/ebeautything/greenlight/internal/notify"
 )
-
-var getOptions = metav1.GetOptions{}
 
 // fanOut hands each event to every sink in order; sinks do not block.
 func fanOut(sinks []event.Sink) event.Sink {
@@ -173,14 +170,6 @@ func escapeCommand(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
 }
 
-func currentReplicas(ctx context.Context, client kubernetes.Interface, namespace, name string) int32 {
-	d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, getOptions)
-	if err != nil || d.Spec.Replicas == nil || *d.Spec.Replicas == 0 {
-		return 1
-	}
-	return *d.Spec.Replicas
-}
-
 // findingLine is one finding for the log, naming its subject once.
 func findingLine(f event.Finding) string {
 	msg := strings.ReplaceAll(f.Message, "\n", "\n    ")
@@ -191,4 +180,36 @@ func findingLine(f event.Finding) string {
 		return "missing permission: " + f.Subject
 	}
 	return fmt.Sprintf("%s %s: %s", f.Kind, f.Subject, msg)
+}
+
+// notifiers starts the Slack and webhook sinks for the commands people
+// must hear about, deploy and rollback, and returns their closers.
+func (a *app) notifiers() []func(context.Context) []string {
+	if a.cfg.Command != config.CommandDeploy && a.cfg.Command != config.CommandRollback {
+		return nil
+	}
+	var closers []func(context.Context) []string
+	secrets := a.cfg.Secrets()
+	if url := a.cfg.SlackWebhookURL.Reveal(); url != "" {
+		s := notify.NewSlack(notify.SlackOptions{WebhookURL: url, Secrets: secrets})
+		a.sinks = append(a.sinks, s)
+		closers = append(closers, s.Close)
+	}
+	if url := a.cfg.AlertWebhookURL.Reveal(); url != "" {
+		s := notify.NewWebhook(notify.WebhookOptions{URL: url, Secret: a.cfg.AlertWebhookSecret.Reveal(), Secrets: secrets})
+		a.sinks = append(a.sinks, s)
+		closers = append(closers, s.Close)
+	}
+	return closers
+}
+
+// closeNotifiers waits, within a bound, for the notifications to leave.
+func (a *app) closeNotifiers(ctx context.Context, closers []func(context.Context) []string, warn func(string)) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sinkCloseBound)
+	defer cancel()
+	for _, c := range closers {
+		for _, w := range c(cctx) {
+			warn(w)
+		}
+	}
 }

@@ -83,6 +83,12 @@ const (
 	CommandScale Command = "scale"
 	// CommandMaintenance switches the environment's maintenance mode.
 	CommandMaintenance Command = "maintenance"
+	// CommandUnlock clears the environment's deploy lock, recording who and
+	// why.
+	CommandUnlock Command = "unlock"
+	// CommandCleanup scales down a previous color whose rollback window
+	// has closed.
+	CommandCleanup Command = "cleanup"
 )
 
 // Config is one run's validated configuration. Load is the only intended
@@ -132,6 +138,9 @@ type Config struct {
 	RolloutTimeout time.Duration `json:"rollout-timeout"`
 	// MonitorDuration is how long the new version is watched; 0 turns it off.
 	MonitorDuration time.Duration `json:"monitor-duration"`
+	// ScaleDownDelay keeps the previous blue-green color warm after
+	// monitoring passes; 0 scales it down at once.
+	ScaleDownDelay time.Duration `json:"scale-down-delay"`
 	// MonitorInterval is the time between two probes while monitoring.
 	MonitorInterval time.Duration `json:"monitor-interval"`
 	// AlertResponseTime is the response time above which an alert is raised.
@@ -167,6 +176,9 @@ type Config struct {
 	ContinueOnUnhealthy bool `json:"continue-on-unhealthy"`
 	// LockTimeout is how long to wait for another run's deployment lock.
 	LockTimeout time.Duration `json:"lock-timeout"`
+	// Reason says why a rollback or unlock is done; it is recorded in the
+	// history and on the lock.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Secrets returns every non-empty secret value, in input order, so that the

@@ -282,6 +282,21 @@ func Names() []Input {
 			set: duration(func(c *Config) *time.Duration { return &c.MonitorDuration }, 0),
 		},
 		{
+			Name:        "scale-down-delay",
+			Description: "How long the previous blue-green color stays warm, without traffic, after monitoring passes; a rollback until then is a selector switch. The next command that changes the environment after the deadline scales it down. 0 scales it down at once.",
+			Default:     "10m for production, 0 for every other environment",
+			Accepted:    AcceptedDuration,
+			Kind:        KindDuration,
+			InFile:      true,
+			defaultFor: func(env, _ string) string {
+				if isProduction(env) {
+					return "10m"
+				}
+				return "0"
+			},
+			set: duration(func(c *Config) *time.Duration { return &c.ScaleDownDelay }, 0),
+		},
+		{
 			Name:        "monitor-interval",
 			Description: "Time between two probes while monitoring.",
 			Default:     "10s",
@@ -433,6 +448,13 @@ func Names() []Input {
 			set:         duration(func(c *Config) *time.Duration { return &c.LockTimeout }, 0),
 		},
 		{
+			Name:        "reason",
+			Description: "Why a rollback or unlock is done, for the history, the summary, the notifications and the lock.",
+			Accepted:    "one line of text",
+			Kind:        KindString,
+			set:         text(func(c *Config) *string { return &c.Reason }, checkText),
+		},
+		{
 			Name:        "command",
 			Description: "What to do: deploy runs validate, deploy, verify and monitor; the others run one part on its own.",
 			Default:     string(CommandDeploy),
@@ -454,7 +476,7 @@ func Names() []Input {
 
 // commands lists every Command in the order help text shows them.
 func commands() []Command {
-	return []Command{CommandDeploy, CommandHealthCheck, CommandMonitor, CommandRollback, CommandReport, CommandStatus, CommandHistory, CommandScale, CommandMaintenance}
+	return []Command{CommandDeploy, CommandHealthCheck, CommandMonitor, CommandRollback, CommandReport, CommandStatus, CommandHistory, CommandScale, CommandMaintenance, CommandUnlock, CommandCleanup}
 }
 
 func acceptedCommands() string {

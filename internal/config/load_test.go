@@ -160,6 +160,8 @@ environments:
 		{name: "config missing", inputs: with(v, "config", explicitFile), input: "config", problem: `file "deploy/greenlight.yml" does not exist`},
 		{name: "continue-on-unhealthy not a boolean", inputs: with(v, "continue-on-unhealthy", "perhaps"), input: "continue-on-unhealthy", problem: "is not a boolean"},
 		{name: "lock-timeout negative", inputs: with(v, "lock-timeout", "-1m"), input: "lock-timeout", problem: `"-1m" is negative`},
+		{name: "scale-down-delay negative", inputs: with(v, "scale-down-delay", "-10m"), input: "scale-down-delay", problem: `"-10m" is negative`},
+		{name: "reason new line", inputs: with(v, "reason", "broken\ncheckout"), input: "reason", problem: "control character"},
 		{name: "command unknown", inputs: with(v, "command", "destroy"), input: "command", problem: `"destroy" is not a known command`, accepted: "deploy, health-check, monitor"},
 
 		// Rules across inputs.
@@ -350,6 +352,9 @@ func TestLoadDefaultsPerEnvironment(t *testing.T) {
 			want.Environment = tt.env
 			want.Strategy = tt.strategy
 			want.MonitorDuration = tt.monitor
+			if tt.strategy == BlueGreen {
+				want.ScaleDownDelay = 10 * time.Minute // production keeps the old color warm
+			}
 			assert.Equal(t, want, cfg)
 		})
 	}

@@ -34,8 +34,9 @@ type SlackOptions struct {
 }
 
 // Slack posts Block Kit messages to a Slack incoming webhook when a run
-// starts, when it ends (with its headline figures) and when an alert is
-// raised. Handle never blocks; Close waits for delivery within a deadline.
+// starts, when it ends (with its headline figures), when an alert is raised
+// or resolved, and when a rollback starts, so a channel hears of every
+// rollback as soon as the webhook does. Handle never blocks; Close waits for delivery within a deadline.
 type Slack struct {
 	sender  *sender
 	secrets []string
@@ -74,6 +75,10 @@ func (s *Slack) Handle(e event.Event) {
 		msg, what = slackRunFinished(run, *e.Result, s.secrets), "run end"
 	case e.Kind == event.AlertRaised && e.Alert != nil:
 		msg, what = slackAlert(run, *e.Alert, s.secrets), "alert "+string(e.Alert.Rule)
+	case e.Kind == event.AlertResolved && e.Alert != nil:
+		msg, what = slackAlertResolved(run, *e.Alert, s.secrets), "resolved alert "+string(e.Alert.Rule)
+	case e.Kind == event.RollbackStarted:
+		msg, what = slackRollbackStarted(run, e, s.secrets), "rollback start"
 	default:
 		return
 	}
@@ -332,4 +337,55 @@ func slackAlert(run event.Run, a monitor.AlertChange, secrets []string) slackMes
 			e.runLinks(run),
 		},
 	}
+}
+
+// slackAlertResolved is the message sent when an alert stops firing.
+func slackAlertResolved(run event.Run, a monitor.AlertChange, secrets []string) slackMessage {
+	e := escaper(secrets)
+	env := orDefault(run.Environment, "an unnamed environment")
+	last := orDefault(strings.TrimSpace(a.Verdict.Message), fmt.Sprintf("%s was beyond its threshold", a.Rule))
+	return slackMessage{
+		Text: e.text(fmt.Sprintf("Alert resolved in %s: %s no longer fires", env, a.Rule)),
+		Blocks: []slackBlock{
+			header(redact.Secrets(fmt.Sprintf(":large_green_circle: Alert resolved in %s: %s", env, a.Rule), secrets)),
+			section(e.text("No longer fires; last seen: " + last)),
+			fields(
+				[2]string{"Rule", e.code(string(a.Rule))},
+				[2]string{"Image", e.code(run.Image)},
+			),
+			e.runLinks(run),
+		},
+	}
+}
+
+// slackRollbackStarted is the message sent when a rollback starts, before
+// its outcome is known: the channel learns that traffic is moving back.
+func slackRollbackStarted(run event.Run, ev event.Event, secrets []string) slackMessage {
+	e := escaper(secrets)
+	env := orDefault(run.Environment, "an unnamed environment")
+	why := strings.TrimSpace(ev.Message)
+	if why == "" && ev.Verdict != nil {
+		why = strings.TrimSpace(ev.Verdict.Message)
+	}
+	to := orDefault(run.PreviousImage, "the previous version")
+	plain := "Rolling back " + orDefault(run.Image, "the new version") + " in " + env + " to " + to
+	if why != "" {
+		plain += ": " + why
+	}
+	blocks := []slackBlock{header(redact.Secrets(":rewind: Rolling back in "+env, secrets))}
+	if why != "" {
+		blocks = append(blocks, section(e.text(why)))
+	}
+	rule := ""
+	if ev.Verdict != nil {
+		rule = e.code(string(ev.Verdict.Rule))
+	}
+	blocks = append(blocks, fields(
+		[2]string{"From", e.code(run.Image)},
+		[2]string{"To", e.code(run.PreviousImage)},
+		[2]string{"Rule", rule},
+		[2]string{"Target", e.code(target(run))},
+		[2]string{"Started by", e.text(run.Actor)},
+	), e.runLinks(run))
+	return slackMessage{Text: e.text(plain), Blocks: blocks}
 }

@@ -32,8 +32,13 @@ func TestSlackMessages(t *testing.T) {
 	ignored := []event.Event{
 		{Kind: event.StageStarted, Stage: event.Deploy},
 		{Kind: event.MonitorProgress, Snapshot: snapshot(time.Second, 0, 10)},
-		{Kind: event.AlertResolved, Alert: &monitor.AlertChange{State: monitor.AlertResolved, Rule: monitor.RuleResponseTime, Verdict: latencyVerdict()}},
 	}
+	resolved := event.Event{Kind: event.AlertResolved, Time: t0.Add(3 * time.Minute),
+		Alert: &monitor.AlertChange{State: monitor.AlertResolved, Rule: monitor.RuleResponseTime, Time: t0.Add(3 * time.Minute), Verdict: latencyVerdict()}}
+	rollbackStarted := func(v *monitor.Verdict, msg string) event.Event {
+		return event.Event{Kind: event.RollbackStarted, Time: t0.Add(4 * time.Minute), Stage: event.Rollback, Verdict: v, Message: msg}
+	}
+	errRate := errorRateVerdict()
 	odd := testRun()
 	odd.Environment = "qa <&> env"
 	odd.Image = "registry.example.com/app:`tick`"
@@ -46,10 +51,12 @@ func TestSlackMessages(t *testing.T) {
 		events []event.Event
 		want   int
 	}{
-		{"succeeded", append([]event.Event{start(testRun()), alert(latencyVerdict())}, append(ignored,
-			finish(event.Result{Status: event.StatusSucceeded, Revision: "7", Monitor: snapshot(412*time.Millisecond, 1, 200)}))...), 3},
-		{"rolled-back", []event.Event{start(testRun()), alert(errorRateVerdict()),
-			finish(event.Result{Status: event.StatusRolledBack, RolledBack: true, Reason: errorRateVerdict().Message, Monitor: snapshot(1200*time.Millisecond, 62, 200)})}, 3},
+		{"succeeded", append([]event.Event{start(testRun()), alert(latencyVerdict()), resolved}, append(ignored,
+			finish(event.Result{Status: event.StatusSucceeded, Revision: "7", Monitor: snapshot(412*time.Millisecond, 1, 200)}))...), 4},
+		{"rolled-back", []event.Event{start(testRun()), alert(errorRateVerdict()), rollbackStarted(&errRate, errRate.Message),
+			finish(event.Result{Status: event.StatusRolledBack, RolledBack: true, Reason: errorRateVerdict().Message, Monitor: snapshot(1200*time.Millisecond, 62, 200)})}, 4},
+		{"manual-rollback", []event.Event{start(testRun()), rollbackStarted(nil, "manual rollback requested by octocat: checkout errors after the release "+secretInMsg),
+			finish(event.Result{Status: event.StatusRolledBack, RolledBack: true, Reason: "rolled back by hand"})}, 3},
 		{"rollback-failed", []event.Event{start(testRun()),
 			finish(event.Result{Status: event.StatusRollbackFailed, Reason: "undo did not become ready within 5m: ImagePullBackOff on app-7d9f",
 				ManualCommand: "kubectl -n shop rollout undo deployment/app --to-revision=6"})}, 2},

@@ -1030,3 +1030,57 @@ func repoRoot(t *testing.T) string {
 	require.True(t, bytes.HasPrefix(mod, []byte("module github.com/ebeautything/greenlight\n")), "%s is not greenlight's root", root)
 	return root
 }
+
+// TestPipelineDispatchOffersContinueOnUnhealthy checks that the example
+// pipeline can be dispatched with continue_on_unhealthy beside skip_tests and
+// that every greenlight step passes it on, as validate's refusal says.
+func TestPipelineDispatchOffersContinueOnUnhealthy(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	var data []byte
+	var err error
+	for _, p := range []string{filepath.Join(".github", "examples", "deployment-pipeline.yml"), filepath.Join(".github", "workflows", "deployment-pipeline.yml")} {
+		if data, err = os.ReadFile(filepath.Join(root, p)); err == nil {
+			break
+		}
+	}
+	require.NoError(t, err)
+	type triggers struct {
+		Dispatch struct {
+			Inputs map[string]struct {
+				Type    string `json:"type"`
+				Default any    `json:"default"`
+			} `json:"inputs"`
+		} `json:"workflow_dispatch"`
+	}
+	var wf struct {
+		On triggers `json:"on"`
+		// YAML 1.1 reads the bare key on as true.
+		OnAsTrue triggers `json:"true"`
+		Jobs     map[string]struct {
+			Steps []struct {
+				Uses string            `json:"uses"`
+				With map[string]string `json:"with"`
+			} `json:"steps"`
+		} `json:"jobs"`
+	}
+	require.NoError(t, yaml.Unmarshal(data, &wf))
+	if wf.On.Dispatch.Inputs == nil {
+		wf.On = wf.OnAsTrue
+	}
+	in, ok := wf.On.Dispatch.Inputs["continue_on_unhealthy"]
+	require.True(t, ok, "workflow_dispatch has no continue_on_unhealthy input")
+	assert.Equal(t, "boolean", in.Type)
+	assert.Equal(t, false, in.Default)
+	assert.Contains(t, wf.On.Dispatch.Inputs, "skip_tests")
+	steps := 0
+	for job, j := range wf.Jobs {
+		for _, s := range j.Steps {
+			if strings.HasPrefix(s.Uses, "ebeautything/greenlight@") {
+				steps++
+				assert.Contains(t, s.With["continue-on-unhealthy"], "inputs.continue_on_unhealthy", "job %s", job)
+			}
+		}
+	}
+	assert.Positive(t, steps)
+}

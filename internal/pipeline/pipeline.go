@@ -41,6 +41,12 @@ type Deps struct {
 	// Lock takes the environment's deploy lock, telling warn about waits and
 	// takeovers; nil runs without one.
 	Lock func(ctx context.Context, warn func(string)) (release func(), err error)
+	// RollbackRequested, when set, tells whether another command asked this
+	// run (through its lock) to roll back; it is asked once per probe
+	// interval from the deploy's end until monitoring ends. AnswerRollback
+	// replies, so the asking command can report what this run did.
+	RollbackRequested func(ctx context.Context) (*kube.RollbackRequest, error)
+	AnswerRollback    func(ctx context.Context, a kube.RollbackAnswer) error
 	// History records a finished run in the cluster; nil keeps none.
 	History func(ctx context.Context, o *Outcome) error
 	// TLS adds a CA bundle for the environment URL.
@@ -91,6 +97,8 @@ type run struct {
 	version     string
 	// deployStarted is set once the cluster may have been changed.
 	deployStarted bool
+	// requested is the rollback another command asked for, once seen.
+	requested *kube.RollbackRequest
 }
 
 // Run executes a deploy and returns its outcome; it never panics on a
@@ -163,6 +171,10 @@ func (r *run) execute(ctx context.Context) {
 		defer release()
 	}
 
+	// A deploy takes the idle color: a rollback window still open on it
+	// ends now, and one that closed is scaled down, as any writer does.
+	r.closeWindows(ctx, time.Now().Add(365*24*time.Hour))
+
 	var deployed strategy.Deployed
 	r.deployStarted = true
 	if err := r.stage(ctx, event.Deploy, func(ctx context.Context) (string, error) {
@@ -196,13 +208,19 @@ func (r *run) execute(ctx context.Context) {
 	}
 	r.out.Run.PreviousImage = deployed.PreviousImage
 
-	if err := r.stage(ctx, event.Verify, r.verify); err != nil {
+	// From here a rollback asked for through the lock stops the run within
+	// one probe interval, and this run, the lock's holder, rolls back.
+	wctx, stopWatch := r.watchRequests(ctx)
+	defer stopWatch()
+	defer r.answerRequest(ctx)
+	if err := r.stage(wctx, event.Verify, r.verify); err != nil {
+		err = requestedOr(wctx, err)
 		fail(err)
 		r.rollback(ctx, err)
 		return
 	}
 	var verdict *monitor.Verdict
-	if err := r.stage(ctx, event.Monitor, func(ctx context.Context) (string, error) {
+	if err := r.stage(wctx, event.Monitor, func(ctx context.Context) (string, error) {
 		res, err := r.monitor(ctx)
 		if err != nil {
 			return "", err
@@ -215,7 +233,7 @@ func (r *run) execute(ctx context.Context) {
 			return "", fmt.Errorf("monitoring: %s", res.Rollback.Message)
 		}
 		if ctx.Err() != nil {
-			return "", fmt.Errorf("monitoring cancelled: %w", ctx.Err())
+			return "", requestedOr(ctx, fmt.Errorf("monitoring cancelled: %w", ctx.Err()))
 		}
 		if res.Ticks == 0 {
 			return "monitoring is off for this environment", nil
@@ -227,10 +245,31 @@ func (r *run) execute(ctx context.Context) {
 		r.rollback(ctx, err, verdict)
 		return
 	}
+	stopWatch()
+	if err := r.lastRequest(ctx); err != nil {
+		fail(err)
+		r.rollback(ctx, err)
+		return
+	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	if err := r.strategy.Finish(fctx, r.target, &r.out.Deployed); err != nil {
+		var serving *strategy.ServingError
+		if errors.As(err, &serving) {
+			// Traffic was moved back while this run monitored: the version
+			// it replaced serves, and stays.
+			r.warn("%v: traffic was switched back while this run monitored", err)
+			r.out.Result.Status = event.StatusRolledBack
+			r.out.Result.RolledBack = true
+			r.out.Result.ActiveColor = r.out.Deployed.PreviousColor
+			r.out.Result.Reason = fmt.Sprintf("rolled back to %s outside this run while it monitored (%s kept serving, nothing scaled down)", orImage(r.out.Deployed.PreviousImage), serving.Deployment)
+			return
+		}
 		r.warn("finish the deploy: %v", err)
+	}
+	if w := r.out.Deployed.WarmUntil; !w.IsZero() {
+		r.warn("%s stays warm without traffic until %s (scale-down-delay): `greenlight rollback --environment=%s` until then is a selector switch; the next deploy, rollback, scale, maintenance or cleanup after it scales it down",
+			r.out.Deployed.PreviousDeployment, w.UTC().Format("2006-01-02 15:04:05 UTC"), r.cfg.Environment)
 	}
 	r.out.Result.Status = event.StatusSucceeded
 	r.out.Result.Reason = fmt.Sprintf("%s is serving in %s", r.cfg.Image, r.cfg.Environment)
@@ -264,7 +303,7 @@ func (r *run) rollback(ctx context.Context, cause error, verdict ...*monitor.Ver
 		(r.out.Deployed.Strategy == strategy.NameRolling && r.out.Deployed.PreviousRevision == 0) {
 		return
 	}
-	if !r.cfg.AutoRollback && ctx.Err() == nil {
+	if !r.cfg.AutoRollback && ctx.Err() == nil && r.requested == nil {
 		r.warn("auto-rollback is off: %s stays deployed although %s", r.cfg.Image, oneSentence(cause))
 		return
 	}

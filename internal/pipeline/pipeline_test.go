@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -84,4 +86,35 @@ func TestOneSentence(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, "a b c", oneSentence(errors.New("a\n  b\tc")))
 	assert.Empty(t, oneSentence(nil))
+}
+
+// TestUnhealthyRefusalNamesTheWayOut checks that validate's refusal over an
+// unhealthy production tells how to dispatch an emergency fix.
+func TestUnhealthyRefusalNamesTheWayOut(t *testing.T) {
+	t.Parallel()
+	msg := unhealthyRefusal("/health answered 503").Error()
+	for _, want := range []string{"/health answered 503", "continue-on-unhealthy", "continue_on_unhealthy=true", "--continue-on-unhealthy", "gh workflow run"} {
+		assert.Contains(t, msg, want)
+	}
+}
+
+func TestRequestPoll(t *testing.T) {
+	t.Parallel()
+	for interval, want := range map[time.Duration]time.Duration{
+		0: 500 * time.Millisecond, 100 * time.Millisecond: 500 * time.Millisecond, 2 * time.Second: 2 * time.Second, time.Minute: 10 * time.Second,
+	} {
+		assert.Equal(t, want, requestPoll(interval), interval)
+	}
+}
+
+func TestRequestedOr(t *testing.T) {
+	t.Parallel()
+	other := errors.New("monitoring cancelled")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	assert.Equal(t, other, requestedOr(ctx, other))
+	cancel(&requestedError{req: kube.RollbackRequest{Actor: "alice@laptop", Reason: "checkout errors"}})
+	assert.EqualError(t, requestedOr(ctx, other), "a rollback was requested by alice@laptop (checkout errors)")
+	plain, stop := context.WithCancel(context.Background())
+	stop()
+	assert.Equal(t, other, requestedOr(plain, other))
 }

@@ -83,7 +83,7 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 	}
 	switch cfg.Strategy {
 	case config.BlueGreen:
-		r.strategy = &strategy.BlueGreen{Client: r.deps.Client, Applier: r.deps.Applier, Wait: wait, OnStep: onStep, Verify: r.verifyPreview}
+		r.strategy = &strategy.BlueGreen{Client: r.deps.Client, Applier: r.deps.Applier, Wait: wait, OnStep: onStep, Verify: r.verifyPreview, ScaleDownDelay: cfg.ScaleDownDelay}
 	default:
 		r.strategy = &strategy.Rolling{Client: r.deps.Client, Applier: r.deps.Applier, Wait: wait, OnStep: onStep}
 	}
@@ -124,10 +124,19 @@ func (r *run) preDeploymentCheck(ctx context.Context) error {
 		return nil
 	}
 	if !r.cfg.ContinueOnUnhealthy {
-		return fmt.Errorf("the version serving now is unhealthy, so a rollback would have nothing to return to: %s (set continue-on-unhealthy to deploy anyway)", res.Reason)
+		return unhealthyRefusal(res.Reason)
 	}
 	r.warn("the version serving now is unhealthy (%s); deploying anyway as continue-on-unhealthy is set", res.Reason)
 	return nil
+}
+
+// unhealthyRefusal is validate's answer when the version serving now is
+// unhealthy: an emergency fix over a broken production must be asked for
+// explicitly, so it says how.
+func unhealthyRefusal(reason string) error {
+	return fmt.Errorf("the version serving now is unhealthy, so a rollback would have nothing to return to: %s; "+
+		"to deploy a fix anyway set the continue-on-unhealthy input: in the example pipeline, Run workflow with continue_on_unhealthy ticked "+
+		"(gh workflow run deployment-pipeline.yml -f environment=production -f continue_on_unhealthy=true), or --continue-on-unhealthy on the command line", reason)
 }
 
 // publicTarget is where the environment's traffic is checked: its URL, or

@@ -49,6 +49,10 @@ type BlueGreen struct {
 	// list only the new color; default 60s.
 	EndpointTimeout time.Duration
 	OnStep          func(Step)
+
+	// ScaleDownDelay keeps the previous color warm after Finish until a
+	// deadline recorded on it (see window.go); 0 scales it down at once.
+	ScaleDownDelay time.Duration
 }
 
 // Other is the color that is not c ("" counts as green, so the first
@@ -224,9 +228,53 @@ func (b *BlueGreen) Finish(ctx context.Context, t Target, d *Deployed) error {
 	if d.PreviousDeployment == "" || d.PreviousDeployment == d.Deployment {
 		return nil
 	}
+	if b.ScaleDownDelay > 0 {
+		return b.keepWarm(ctx, t, d)
+	}
 	return stepRecorder{d: d, onStep: b.OnStep}.run("scale down "+d.PreviousDeployment, func() (string, error) {
-		return "0 replicas; spec kept", kube.ScaleDeployment(ctx, b.Client, t.Namespace, d.PreviousDeployment, 0)
+		return "0 replicas; spec kept", b.scaleDownIdle(ctx, t, d.PreviousDeployment)
 	})
+}
+
+// ServingError means a scale-down was refused because the Service selects
+// that Deployment now: traffic moved there after the deploy decided what
+// was idle (a rollback by another command, or a selector changed by hand).
+type ServingError struct {
+	// Namespace and Service locate the Service; Deployment is the one it
+	// selects.
+	Namespace, Service, Deployment string
+}
+
+func (e *ServingError) Error() string {
+	return fmt.Sprintf("service %s/%s selects %s now, so it was not scaled down", e.Namespace, e.Service, e.Deployment)
+}
+
+// Serving names the Deployment a Service sends traffic to: the color its
+// selector names, else the plain Deployment base. Pure.
+func Serving(svc *corev1.Service, base string) string {
+	if c := kube.ActiveColor(svc); c != "" {
+		return ColorDeployment(base, c)
+	}
+	return base
+}
+
+// scaleDownIdle scales name to zero unless the Service selects it: what is
+// idle is read from the cluster at the moment of the scale-down, never
+// remembered from the start of the deploy.
+func (b *BlueGreen) scaleDownIdle(ctx context.Context, t Target, name string) error {
+	var svc *corev1.Service
+	err := kube.Retry(ctx, kube.RetryPolicy{}, func(ctx context.Context) (err error) {
+		svc, err = b.Client.CoreV1().Services(t.Namespace).Get(ctx, t.Service, metav1.GetOptions{})
+		return err
+	})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("read service %s/%s before scaling down %s: %w", t.Namespace, t.Service, name, kube.ClassifyAPIError(err))
+	case Serving(svc, t.Deployment) == name:
+		return &ServingError{Namespace: t.Namespace, Service: t.Service, Deployment: name}
+	}
+	return kube.ScaleDeployment(ctx, b.Client, t.Namespace, name, 0)
 }
 
 // Rollback switches the Service back to what it selected before the deploy,
@@ -275,9 +323,8 @@ func (b *BlueGreen) Rollback(ctx context.Context, t Target, d *Deployed) error {
 	}
 	d.Switched = false
 	return rec.run("scale down "+d.Deployment, func() (string, error) {
-		return "0 replicas", patiently(func(ctx context.Context) error {
-			return kube.ScaleDeployment(ctx, b.Client, t.Namespace, d.Deployment, 0)
-		})
+		// A ServingError is not retried: the Service chose, and it stands.
+		return "0 replicas", patiently(func(ctx context.Context) error { return b.scaleDownIdle(ctx, t, d.Deployment) })
 	})
 }
 

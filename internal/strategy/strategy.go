@@ -75,6 +75,10 @@ type Deployed struct {
 	// SwitchTime is the selector write plus the endpoint confirmation.
 	SwitchTime time.Duration `json:"switch_time_ns,omitempty"`
 
+	// WarmUntil is when the previous color, kept warm by Finish, may be
+	// scaled down; zero when it was scaled down at once.
+	WarmUntil time.Time `json:"warmUntil,omitzero"`
+
 	Steps []Step `json:"steps,omitempty"`
 }
 

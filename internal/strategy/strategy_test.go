@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -195,4 +196,15 @@ func keys(m map[string]int) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func TestServing(t *testing.T) {
+	t.Parallel()
+	svc := func(sel map[string]string) *corev1.Service {
+		return &corev1.Service{Spec: corev1.ServiceSpec{Selector: sel}}
+	}
+	assert.Equal(t, "shop-blue", Serving(svc(map[string]string{"app": "shop", kube.ColorLabel: "blue"}), "shop"))
+	assert.Equal(t, "shop-green", Serving(svc(map[string]string{"app": "shop", kube.ColorLabel: "green"}), "shop"))
+	assert.Equal(t, "shop", Serving(svc(map[string]string{"app": "shop"}), "shop"), "a plain Deployment before adoption")
+	assert.Equal(t, "shop", Serving(svc(map[string]string{"app": "shop", "pod-template-hash": "abc"}), "shop"), "pinned during adoption")
 }
