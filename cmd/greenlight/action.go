@@ -57,7 +57,7 @@ func runAction(ctx context.Context, getenv func(string) string, stdout, stderr i
 	var closers []func(context.Context) []string
 	if cfg.Command == config.CommandDeploy {
 		if token := cfg.GitHubToken.Reveal(); token != "" {
-			s := github.NewStatusSink(github.StatusOptions{Token: token, APIURL: ghctx.APIURL, Secrets: secrets})
+			s := github.NewStatusSink(github.StatusOptions{Token: token, APIURL: ghctx.APIURL, Secrets: secrets, SkipDeployment: !a.cfg.GitHubDeployment})
 			a.sinks = append(a.sinks, s)
 			closers = append(closers, s.Close)
 		} else {

@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := testcluster.Main(m, &cluster)
+	actRunner.cleanup()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

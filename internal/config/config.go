@@ -162,6 +162,9 @@ type Config struct {
 	AutoRollback bool `json:"auto-rollback"`
 	// GitHubToken authenticates commit statuses and Deployments.
 	GitHubToken Secret `json:"github-token"`
+	// GitHubDeployment is whether a GitHub Deployment is created for the
+	// run (github-deployment: create); commit statuses are set either way.
+	GitHubDeployment bool `json:"github-deployment"`
 	// SlackWebhookURL is a Slack incoming webhook; empty means no Slack.
 	SlackWebhookURL Secret `json:"slack-webhook-url"`
 	// AlertWebhookURL receives signed JSON alerts; empty means none.

@@ -385,6 +385,25 @@ func Names() []Input {
 			set:         secret(func(c *Config) *Secret { return &c.GitHubToken }, checkToken),
 		},
 		{
+			Name:        "github-deployment",
+			Description: "Whether greenlight creates a GitHub Deployment for the run: create, or off when the job declares an environment, for which GitHub already creates one. Commit statuses are set either way.",
+			Default:     "create",
+			Accepted:    "create or off",
+			Kind:        KindString,
+			InFile:      true,
+			set: func(c *Config, v, shown string) string {
+				switch strings.ToLower(v) {
+				case "create":
+					c.GitHubDeployment = true
+					return ""
+				case "off":
+					c.GitHubDeployment = false
+					return ""
+				}
+				return shown + " is not create or off"
+			},
+		},
+		{
 			Name:        "slack-webhook-url",
 			Description: "Slack incoming webhook URL for deployment messages. Pass it from a GitHub secret.",
 			Accepted:    "an absolute https:// or http:// URL",

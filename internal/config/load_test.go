@@ -134,6 +134,7 @@ environments:
 		{name: "health-paths without slash", inputs: with(v, "health-paths", "/health,ready"), input: "health-paths", problem: `item 2 "ready" does not start with /`},
 		{name: "smoke-tests control character", inputs: with(v, "smoke-tests", "tests\x07.yml"), input: "smoke-tests", problem: "control character"},
 		{name: "skip-tests not a boolean", inputs: with(v, "skip-tests", "maybe"), input: "skip-tests", problem: `"maybe" is not a boolean`},
+		{name: "github-deployment not create or off", inputs: with(v, "github-deployment", "twice"), input: "github-deployment", problem: `"twice" is not create or off`},
 		{name: "timeout zero", inputs: with(v, "timeout", "0"), input: "timeout", problem: `"0" must be more than zero`},
 		{name: "timeout negative seconds", inputs: with(v, "timeout", "-5"), input: "timeout", problem: `"-5" is negative`},
 		{name: "rollout-timeout words", inputs: with(v, "rollout-timeout", "ten minutes"), input: "rollout-timeout", problem: `"ten minutes" is not a duration`},
@@ -323,6 +324,7 @@ func TestLoadDefaultsPerEnvironment(t *testing.T) {
 		RollbackConsecutiveFailures: 5,
 		MinSamples:                  10,
 		AutoRollback:                true,
+		GitHubDeployment:            true,
 		DeploymentID:                testSHA,
 		LockTimeout:                 5 * time.Minute,
 	}

@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -50,6 +51,9 @@ type answer struct {
 	code   int
 	header map[string]string
 	body   string
+	// stored makes an error answer to a deployment create one sent after
+	// the deployment was stored, as when GitHub's answer is lost.
+	stored bool
 }
 
 // fakeAPI is a GitHub REST API on loopback, mounted under apiPrefix like an
@@ -65,6 +69,8 @@ type fakeAPI struct {
 	respond func(n int, r request) (answer, bool)
 	// hold, when set, is waited on before answering.
 	hold chan struct{}
+	// deployments are the deployments created, as GitHub lists them.
+	deployments []map[string]any
 }
 
 // newFakeAPI starts a recording API server.
@@ -112,12 +118,62 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 			a = got
 		}
 	}
+	if a.code == http.StatusCreated || a.stored {
+		a = f.deploymentsAnswer(req, a)
+	}
+	if req.Method == http.MethodGet && strings.HasSuffix(req.Path, "/deployments") {
+		a = f.listDeployments(r)
+	}
 	for k, v := range a.header {
 		w.Header().Set(k, v)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(a.code)
 	_, _ = io.WriteString(w, a.body)
+}
+
+// deploymentsAnswer stores a created deployment under the id the answer
+// gives it, so a later list finds it.
+func (f *fakeAPI) deploymentsAnswer(req request, a answer) answer {
+	if req.Method != http.MethodPost || !strings.HasSuffix(req.Path, "/deployments") {
+		return a
+	}
+	body, _ := req.Body.(map[string]any)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := 4242 + len(f.deployments)
+	d := map[string]any{"id": id, "sha": body["ref"], "ref": body["ref"], "task": body["task"],
+		"environment": body["environment"], "payload": body["payload"]}
+	f.deployments = append(f.deployments, d)
+	if a.code == http.StatusCreated {
+		a.body = fmt.Sprintf(`{"id": %d}`, id)
+	}
+	return a
+}
+
+// listDeployments answers GET .../deployments with the stored deployments
+// that match its sha, environment and task filters, newest first.
+func (f *fakeAPI) listDeployments(r *http.Request) answer {
+	q := r.URL.Query()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	list := []map[string]any{}
+	for i := len(f.deployments) - 1; i >= 0; i-- {
+		d := f.deployments[i]
+		if (q.Get("sha") == "" || d["sha"] == q.Get("sha")) && (q.Get("environment") == "" || d["environment"] == q.Get("environment")) &&
+			(q.Get("task") == "" || d["task"] == q.Get("task")) {
+			list = append(list, d)
+		}
+	}
+	body, _ := json.Marshal(list)
+	return answer{code: http.StatusOK, body: string(body)}
+}
+
+// created returns the deployments created so far.
+func (f *fakeAPI) created() []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]map[string]any(nil), f.deployments...)
 }
 
 // defaultAnswer is what github.com answers to a successful request.

@@ -3,6 +3,7 @@ package github
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	gh "github.com/google/go-github/v60/github"
 
@@ -80,8 +81,19 @@ func deploymentRequest(run event.Run, secrets []string) *gh.DeploymentRequest {
 		Payload: map[string]string{
 			"image":         redact.Secrets(run.Image, secrets),
 			"deployment_id": redact.Secrets(run.DeploymentID, secrets),
+			runKeyField:     runKey(run, secrets),
 		},
 	}
+}
+
+// runKeyField is the payload field that tells this run's Deployment from
+// the others of the same commit and environment (re-runs, other workflows).
+const runKeyField = "greenlight_run"
+
+// runKey identifies one greenlight run: its workflow run, deployment id and
+// start time, so a retried create can find the Deployment it already made.
+func runKey(run event.Run, secrets []string) string {
+	return redact.Secrets(redact.PublicURL(run.RunURL)+" "+run.DeploymentID+" "+run.StartedAt.UTC().Format(time.RFC3339Nano), secrets)
 }
 
 // deploymentStatus builds a deployment status request. Only a success marks

@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -52,6 +53,10 @@ type StatusOptions struct {
 	// QueueSize bounds the events waiting for the worker; zero means
 	// DefaultQueueSize. Events beyond it are dropped and counted.
 	QueueSize int
+	// SkipDeployment leaves the GitHub Deployment out (github-deployment:
+	// off), for a job that declares an environment: GitHub creates a
+	// Deployment for it already. Commit statuses are still set.
+	SkipDeployment bool
 }
 
 // StatusSink mirrors a run to GitHub: a commit status per stage, context
@@ -319,10 +324,24 @@ func (s *StatusSink) start(run *event.Run) {
 		return
 	}
 	s.run, s.owner, s.repo = run, owner, repo
+	if s.opts.SkipDeployment {
+		return
+	}
 
 	req := deploymentRequest(*run, s.secrets)
 	var created *gh.Deployment
+	tries := 0
 	ok = s.call("create the GitHub deployment for "+run.Environment, func(ctx context.Context) (*gh.Response, error) {
+		// A create whose answer was lost (a 5xx or a cut connection after
+		// GitHub stored it) must not leave a second Deployment behind: a
+		// retry first looks for the one this run made.
+		if tries++; tries > 1 {
+			d, resp, err := s.findDeployment(ctx, req)
+			if err != nil || d != nil {
+				created = d
+				return resp, err
+			}
+		}
 		d, resp, err := s.client.Repositories.CreateDeployment(ctx, owner, repo, req)
 		created = d
 		return resp, err
@@ -336,6 +355,28 @@ func (s *StatusSink) start(run *event.Run) {
 	}
 	s.deploymentID = created.GetID()
 	s.setDeploymentStatus(deploymentStatus(*run, "in_progress", "Deploying "+run.Image, s.secrets))
+}
+
+// findDeployment returns the Deployment of this run that an earlier try of
+// req created, or nil: one for the same commit, environment and task whose
+// payload carries the same run key.
+//
+// GitHub API docs: https://docs.github.com/rest/deployments/deployments#list-deployments
+func (s *StatusSink) findDeployment(ctx context.Context, req *gh.DeploymentRequest) (*gh.Deployment, *gh.Response, error) {
+	want := req.Payload.(map[string]string)[runKeyField]
+	list, resp, err := s.client.Repositories.ListDeployments(ctx, s.owner, s.repo, &gh.DeploymentsListOptions{
+		SHA: req.GetRef(), Environment: req.GetEnvironment(), Task: req.GetTask(), ListOptions: gh.ListOptions{PerPage: 100},
+	})
+	if err != nil {
+		return nil, resp, err
+	}
+	for _, d := range list {
+		var payload map[string]any
+		if json.Unmarshal(d.Payload, &payload) == nil && payload[runKeyField] == want && d.ID != nil {
+			return d, resp, nil
+		}
+	}
+	return nil, resp, nil
 }
 
 // finish resolves stages left pending and sets the deployment's final status.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,7 +252,7 @@ func TestStatusSinkFailures(t *testing.T) {
 				}
 				return answer{}, false
 			},
-			wantRequests: 6,
+			wantRequests: 7, // the retry looks for a deployment the first try made
 			wantStatuses: []string{"greenlight/production/deploy=pending", "greenlight/production/deploy=success"},
 			wantDeploy:   []string{"in_progress", "success"},
 			wantWaits:    []time.Duration{0},
@@ -264,7 +265,7 @@ func TestStatusSinkFailures(t *testing.T) {
 				}
 				return answer{}, false
 			},
-			wantRequests: 6,
+			wantRequests: 7, // the retry looks for a deployment the first try made
 			wantStatuses: []string{"greenlight/production/deploy=pending", "greenlight/production/deploy=success"},
 			wantDeploy:   []string{"in_progress", "success"},
 			wantWaits:    []time.Duration{2 * time.Second},
@@ -308,6 +309,66 @@ func TestStatusSinkFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStatusSinkDeploymentIdempotent: GitHub stores the deployment but its
+// answer is lost (a 502 after the create); the retry finds that deployment
+// by the run's key and uses it instead of creating a second one. Another
+// run's deployment of the same commit and environment is not taken for it.
+func TestStatusSinkDeploymentIdempotent(t *testing.T) {
+	t.Parallel()
+	creates := 0
+	var mu sync.Mutex
+	api := newFakeAPI(t, func(n int, r request) (answer, bool) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/deployments") {
+			mu.Lock()
+			defer mu.Unlock()
+			if creates++; creates == 2 {
+				return answer{code: http.StatusBadGateway, body: `{"message":"Server Error"}`, stored: true}, true
+			}
+		}
+		return answer{}, false
+	})
+	// An earlier run (an earlier attempt of this job) deployed the same
+	// commit to the same environment.
+	earlier := testRun()
+	earlier.StartedAt = t0.Add(-time.Hour)
+	require.Empty(t, play(t, api.sink(StatusOptions{Token: testToken}, nil), runEvents(earlier, event.StatusFailed, "boom")))
+
+	var waits []time.Duration
+	warnings := play(t, api.sink(StatusOptions{Token: testToken}, &waits),
+		runEvents(testRun(), event.StatusSucceeded, "", stageEvents(event.Deploy, event.Succeeded, "")))
+	assert.Empty(t, warnings)
+	assert.Equal(t, []time.Duration{time.Second}, waits, "one retry")
+
+	deployments := api.created()
+	require.Len(t, deployments, 2, "one deployment per run, none from the retry")
+	var paths []string
+	for _, r := range api.requests() {
+		if strings.Contains(r.Path, "/deployments") {
+			paths = append(paths, r.Method+" "+strings.TrimPrefix(r.Path, apiPrefix+"repos/octo/app"))
+		}
+	}
+	assert.Equal(t, []string{
+		"POST /deployments", "POST /deployments/4242/statuses", "POST /deployments/4242/statuses",
+		"POST /deployments", "GET /deployments", "POST /deployments/4243/statuses", "POST /deployments/4243/statuses",
+	}, paths, "the retry found deployment 4243, this run's, not 4242")
+	assertNoSecrets(t, api.requests())
+}
+
+// TestStatusSinkDeploymentOff: github-deployment: off sets commit statuses
+// and creates no deployment.
+func TestStatusSinkDeploymentOff(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t, nil)
+	warnings := play(t, api.sink(StatusOptions{Token: testToken, SkipDeployment: true}, nil),
+		runEvents(testRun(), event.StatusSucceeded, "", stageEvents(event.Deploy, event.Succeeded, "")))
+	assert.Empty(t, warnings)
+	assert.Empty(t, api.created())
+	for _, r := range api.requests() {
+		assert.NotContains(t, r.Path, "/deployments")
+	}
+	assert.Equal(t, []string{"greenlight/production/deploy=pending", "greenlight/production/deploy=success"}, statusesOf(api.requests()))
 }
 
 // TestStatusSinkCloseBounded shows that an API that never answers cannot

@@ -235,6 +235,18 @@ func TestActionYAMLParses(t *testing.T) {
 	t.Parallel()
 	data, err := os.ReadFile(filepath.Join(repoRoot(t), "action.yml"))
 	require.NoError(t, err)
+	checkActionYAML(t, data, "Dockerfile")
+}
+
+// releaseImage is runs.image of a release tag's action.yml: the published
+// image pinned by digest (see scripts/release-tags.sh).
+var releaseImage = regexp.MustCompile(`^docker://ghcr\.io/ebeautything/greenlight@sha256:[0-9a-f]{64}$`)
+
+// checkActionYAML checks an action.yml for what the runner and the config
+// package rely on; image is what runs.image must be: "Dockerfile" on main,
+// or "release" for the image pinned by digest a release tag runs.
+func checkActionYAML(t *testing.T, data []byte, image string) {
+	t.Helper()
 	a := parseAction(t, data)
 
 	assert.Equal(t, "greenlight", a.Name)
@@ -244,7 +256,11 @@ func TestActionYAMLParses(t *testing.T) {
 	assert.NotEmpty(t, a.Branding.Color)
 
 	assert.Equal(t, "docker", a.Runs.Using)
-	assert.Equal(t, "Dockerfile", a.Runs.Image)
+	if image == "release" {
+		assert.Regexp(t, releaseImage, a.Runs.Image)
+	} else {
+		assert.Equal(t, image, a.Runs.Image)
+	}
 	assert.Empty(t, a.Runs.Args, "the binary reads INPUT_* variables, not arguments")
 	assert.Empty(t, a.Runs.Entrypoint, "the Dockerfile's ENTRYPOINT runs the binary")
 
@@ -810,9 +826,13 @@ func TestWorkflowsLint(t *testing.T) {
 	root := repoRoot(t)
 	bin := buildActionlint(t)
 
-	workflows, err := filepath.Glob(filepath.Join(root, ".github", "workflows", "*.yml"))
-	require.NoError(t, err)
-	require.NotEmpty(t, workflows)
+	var workflows []string
+	for _, pattern := range []string{".github/workflows/*.yml", ".github/examples/*.yml", "testdata/act/*.yml"} {
+		found, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(pattern)))
+		require.NoError(t, err)
+		require.NotEmpty(t, found, pattern)
+		workflows = append(workflows, found...)
+	}
 	for _, tc := range []struct {
 		name  string
 		files []string
@@ -887,8 +907,12 @@ func pinProblems(workflows map[string]string) (problems []string, uses int) {
 // workflows to be pinned to a commit, the same one everywhere.
 func TestWorkflowActionsPinned(t *testing.T) {
 	t.Parallel()
-	paths, err := filepath.Glob(filepath.Join(repoRoot(t), ".github", "workflows", "*.yml"))
-	require.NoError(t, err)
+	var paths []string
+	for _, dir := range []string{"workflows", "examples"} {
+		found, err := filepath.Glob(filepath.Join(repoRoot(t), ".github", dir, "*.yml"))
+		require.NoError(t, err)
+		paths = append(paths, found...)
+	}
 	workflows := map[string]string{}
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
@@ -930,7 +954,7 @@ func TestPipelineUsesRealInputs(t *testing.T) {
 	require.NoError(t, err)
 	a := parseAction(t, data)
 
-	data, err = os.ReadFile(filepath.Join(root, ".github", "workflows", "deployment-pipeline.yml"))
+	data, err = os.ReadFile(filepath.Join(root, ".github", "examples", "deployment-pipeline.yml"))
 	require.NoError(t, err)
 	var wf struct {
 		Jobs map[string]struct {
@@ -980,7 +1004,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		monitor  time.Duration
 		errRate  float64
 	}{
-		{"production", config.BlueGreen, "https://example.com", 4, 30 * time.Minute, 0.02},
+		{"production", config.BlueGreen, "https://example.com", 4, 30 * time.Minute, 0.10},
 		{"staging", config.Rolling, "https://staging.example.com", 2, 5 * time.Minute, 0.10},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
@@ -1004,6 +1028,11 @@ func TestExampleConfigLoads(t *testing.T) {
 			assert.Equal(t, tc.replicas, c.Replicas)
 			assert.Equal(t, tc.monitor, c.MonitorDuration)
 			assert.InDelta(t, tc.errRate, c.AlertErrorRate, 1e-9)
+			// The guide's thresholds for every environment; a stricter
+			// profile is shown only as a commented choice.
+			assert.InDelta(t, 0.25, c.RollbackErrorRate, 1e-9)
+			assert.InDelta(t, 0.95, c.AlertAvailability, 1e-9)
+			assert.Equal(t, 3*time.Second, c.AlertResponseTime)
 			assert.Equal(t, "0123456789abcdef0123456789abcdef01234567", c.DeploymentID)
 		})
 	}

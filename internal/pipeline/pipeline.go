@@ -202,7 +202,7 @@ func (r *run) execute(ctx context.Context) {
 			r.out.Result.RolledBack = true
 			r.out.Result.Status = event.StatusRolledBack
 			r.out.Result.Reason = fmt.Sprintf("rolled back to %s because %s", r.out.Deployed.PreviousImage, oneSentence(err))
-			r.out.Result.ManualCommand = r.manualCommand()
+			r.out.Result.ManualCommand = r.rollForwardCommand()
 		}
 		return
 	}
@@ -344,6 +344,29 @@ func (r *run) rollback(ctx context.Context, cause error, verdict ...*monitor.Ver
 	r.out.Result.Status = event.StatusRolledBack
 	r.out.Result.Reason = fmt.Sprintf("rolled back to %s because %s", r.out.Deployed.PreviousImage, oneSentence(cause))
 	r.out.Result.ActiveColor = r.out.Deployed.PreviousColor
+	r.out.Result.ManualCommand = r.rollForwardCommand()
+}
+
+// rollForwardCommand is what the person on call runs to put the rolled-back
+// image back anyway. Blue-green scaled the new color to zero and pointed the
+// Service at the previous one, so the new color is scaled back to the
+// previous color's size, waited for, and switched to; a rolling update goes
+// back to the new version's revision.
+func (r *run) rollForwardCommand() string {
+	ns, d := r.cfg.Namespace, r.out.Deployed
+	if d.Strategy == strategy.NameBlueGreen && d.Color != "" && d.Deployment != "" {
+		replicas := fmt.Sprint(r.cfg.Replicas)
+		if r.cfg.Replicas == 0 && d.PreviousDeployment != "" {
+			replicas = fmt.Sprintf(`"$(kubectl -n %s get deployment/%s -o jsonpath='{.spec.replicas}')"`, ns, d.PreviousDeployment)
+		}
+		return fmt.Sprintf("kubectl -n %s scale deployment/%s --replicas=%s\n", ns, d.Deployment, replicas) +
+			fmt.Sprintf("kubectl -n %s rollout status deployment/%s --timeout=%s\n", ns, d.Deployment, r.cfg.RolloutTimeout) +
+			fmt.Sprintf("kubectl -n %s patch service %s -p '{\"spec\":{\"selector\":{\"%s\":\"%s\"}}}'", ns, r.serviceName(), kube.ColorLabel, d.Color)
+	}
+	if d.Revision > 0 {
+		return fmt.Sprintf("kubectl -n %s rollout undo deployment/%s --to-revision=%d", ns, r.cfg.Deployment, d.Revision)
+	}
+	return r.manualCommand()
 }
 
 func (r *run) manualCommand() string {

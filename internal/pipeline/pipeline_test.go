@@ -58,6 +58,22 @@ func TestManualCommand(t *testing.T) {
 	assert.Equal(t, "greenlight rollback --environment=production", r.manualCommand())
 }
 
+// TestRollForwardCommand: after a rollback the by-hand command puts the new
+// version back. TestActionRollForwardByHand runs it on the test cluster.
+func TestRollForwardCommand(t *testing.T) {
+	t.Parallel()
+	r := &run{cfg: config.Config{Namespace: "shop", Deployment: "payments", Environment: "production", RolloutTimeout: 5 * time.Minute}, out: &Outcome{}}
+	r.out.Deployed = strategy.Deployed{Strategy: strategy.NameBlueGreen, Deployment: "payments-green", Color: "green",
+		PreviousColor: "blue", PreviousDeployment: "payments-blue"}
+	assert.Equal(t, `kubectl -n shop scale deployment/payments-green --replicas="$(kubectl -n shop get deployment/payments-blue -o jsonpath='{.spec.replicas}')"
+kubectl -n shop rollout status deployment/payments-green --timeout=5m0s
+kubectl -n shop patch service payments -p '{"spec":{"selector":{"greenlight.dev/color":"green"}}}'`, r.rollForwardCommand())
+	r.cfg.Replicas = 4
+	assert.Contains(t, r.rollForwardCommand(), "scale deployment/payments-green --replicas=4\n")
+	r.out.Deployed = strategy.Deployed{Strategy: strategy.NameRolling, PreviousRevision: 3, Revision: 4}
+	assert.Equal(t, "kubectl -n shop rollout undo deployment/payments --to-revision=4", r.rollForwardCommand())
+}
+
 func TestFindingsOf(t *testing.T) {
 	t.Parallel()
 	rf := &kube.RolloutFailure{Deployment: "payments", Reason: kube.PodsFailing,

@@ -72,7 +72,7 @@ func newChartData(series []monitor.SeriesPoint, rollbackAt time.Time) chartData 
 	c.width = series[0].Width
 	c.start = origin
 	for i, p := range series {
-		c.labels = append(c.labels, fmtElapsed(p.Start.Sub(origin)))
+		c.labels = append(c.labels, fmtTick(p.Start.Sub(origin), c.width))
 		c.latencyMS = append(c.latencyMS, roundMS(p.Avg))
 		c.errors = append(c.errors, p.Errors)
 		if !rollbackAt.IsZero() && !rollbackAt.Before(p.Start) {
@@ -84,6 +84,31 @@ func newChartData(series []monitor.SeriesPoint, rollbackAt time.Time) chartData 
 	}
 	return c
 }
+
+// fmtTick labels a point by its start: whole seconds as fmtElapsed writes
+// them, unless points are narrower than a second, when two points would
+// share a label; then with the tenths (1.5s, 2m03.5s).
+func fmtTick(d, width time.Duration) string {
+	if width >= time.Second || width <= 0 {
+		return fmtElapsed(d)
+	}
+	d = d.Round(100 * time.Millisecond)
+	tenths := int(d%time.Second) / int(100*time.Millisecond)
+	return strings.TrimSuffix(fmtElapsed(d.Truncate(time.Second)), "s") + "." + strconv.Itoa(tenths) + "s"
+}
+
+// fmtWidth is the width of one point: 500ms, 1s, 2m.
+func fmtWidth(d time.Duration) string {
+	if d > 0 && d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmtElapsed(d)
+}
+
+// thresholdOffScale is how far above the data an alert threshold may be
+// and still be drawn: beyond it, drawing the threshold would press the
+// data flat against the x axis, so it is named in the title instead.
+const thresholdOffScale = 4
 
 // roundMS converts d to milliseconds with one decimal.
 func roundMS(d time.Duration) float64 {
@@ -153,16 +178,29 @@ func latencyChart(c chartData, threshold time.Duration) string {
 		top = max(top, v)
 	}
 	thresholdMS := roundMS(threshold)
-	top = niceCeil(max(top, thresholdMS) * 1.1)
+	title := fmt.Sprintf("Latency, ms (average per %s)", fmtWidth(c.width))
+	drawThreshold := threshold > 0
+	if drawThreshold && top > 0 && thresholdMS > thresholdOffScale*top {
+		drawThreshold = false
+		title += fmt.Sprintf("; alert threshold %s ms, far above", fmtNum(thresholdMS))
+	}
+	if drawThreshold {
+		top = max(top, thresholdMS)
+	}
+	top = niceCeil(top * 1.1)
 
 	var b strings.Builder
-	b.WriteString(chartConfig(latencyColor, thresholdColor))
+	if drawThreshold {
+		b.WriteString(chartConfig(latencyColor, thresholdColor))
+	} else {
+		b.WriteString(chartConfig(latencyColor))
+	}
 	b.WriteString("xychart-beta\n")
-	fmt.Fprintf(&b, "    title \"Latency, ms (average per %s)\"\n", fmtElapsed(c.width))
+	fmt.Fprintf(&b, "    title \"%s\"\n", title)
 	fmt.Fprintf(&b, "    x-axis %s\n", quoted(c.labels))
 	fmt.Fprintf(&b, "    y-axis \"ms\" 0 --> %s\n", fmtNum(top))
 	fmt.Fprintf(&b, "    line [%s]\n", strings.Join(values, ", "))
-	if threshold > 0 {
+	if drawThreshold {
 		th := make([]string, len(c.latencyMS))
 		for i := range th {
 			th[i] = fmtNum(thresholdMS)
@@ -183,7 +221,7 @@ func errorChart(c chartData) string {
 	var b strings.Builder
 	b.WriteString(chartConfig(errorColor))
 	b.WriteString("xychart-beta\n")
-	fmt.Fprintf(&b, "    title \"Failed probes (per %s)\"\n", fmtElapsed(c.width))
+	fmt.Fprintf(&b, "    title \"Failed probes (per %s)\"\n", fmtWidth(c.width))
 	fmt.Fprintf(&b, "    x-axis %s\n", quoted(c.labels))
 	// At least 10, so the axis ticks are whole probes.
 	fmt.Fprintf(&b, "    y-axis \"failed probes\" 0 --> %s\n", fmtNum(niceCeil(float64(max(top, 10)))))

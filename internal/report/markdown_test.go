@@ -300,9 +300,41 @@ func TestMermaidCharts(t *testing.T) {
 				assert.Equal(t, labels, len(strings.Split(m[2], ", ")), "one value per label in %s", m[1])
 			}
 		}
-		assert.Equal(t, 2, strings.Count(blocks[0], "\n    line ["), "latency and threshold lines")
+		if strings.Contains(blocks[0], "far above") {
+			assert.Equal(t, 1, strings.Count(blocks[0], "\n    line ["), "latency line; the threshold is named in the title")
+		} else {
+			assert.Equal(t, 2, strings.Count(blocks[0], "\n    line ["), "latency and threshold lines")
+		}
 		assert.Equal(t, 1, strings.Count(blocks[1], "\n    bar ["), "error bars")
 	}
+}
+
+// TestLatencyChartScale: 2 ms probes under a 3 s threshold are drawn on
+// an axis that fits them, the threshold named in the title; a threshold near
+// the data is drawn as a line. Points half a second wide get labels of their
+// own and a title that says so.
+func TestLatencyChartScale(t *testing.T) {
+	t.Parallel()
+	var points []monitor.SeriesPoint
+	for i := range 6 {
+		points = append(points, monitor.SeriesPoint{Start: t0.Add(time.Duration(i) * 500 * time.Millisecond),
+			Width: 500 * time.Millisecond, Count: 1, Avg: 2 * time.Millisecond})
+	}
+	c := newChartData(points, time.Time{})
+	assert.Equal(t, []string{"0.0s", "0.5s", "1.0s", "1.5s", "2.0s", "2.5s"}, c.labels)
+
+	far := latencyChart(c, 3*time.Second)
+	assert.Contains(t, far, `title "Latency, ms (average per 500ms); alert threshold 3000 ms, far above"`)
+	assert.Contains(t, far, `y-axis "ms" 0 --> 2.5`)
+	assert.Equal(t, 1, strings.Count(far, "\n    line ["))
+
+	near := latencyChart(c, 5*time.Millisecond)
+	assert.Contains(t, near, `title "Latency, ms (average per 500ms)"`)
+	assert.Contains(t, near, `y-axis "ms" 0 --> 6`)
+	assert.Equal(t, 2, strings.Count(near, "\n    line ["))
+
+	assert.Equal(t, "1m", fmtTick(time.Minute, 10*time.Second))
+	assert.Equal(t, "1m02.5s", fmtTick(62500*time.Millisecond, 500*time.Millisecond))
 }
 
 func TestMergePoints(t *testing.T) {
