@@ -331,7 +331,7 @@ func (n *realNode) importImages(images []*builtImage) error {
 		if err := img.writeOCILayout(ref, archive); err != nil {
 			return err
 		}
-		if err := run("ctr", "--address", n.layout.containerdSocket(), "-n", "k8s.io", "images", "import", "--no-unpack", archive); err != nil {
+		if err := run("ctr", "--address", n.layout.containerdSocket(), "-n", "k8s.io", "images", "import", archive); err != nil {
 			return fmt.Errorf("import the %s image: %w", img.repo, err)
 		}
 	}
@@ -533,7 +533,7 @@ func cleanupRealNode(st realNodeState, log io.Writer) {
 	}
 	_ = exec.Command("conntrack", "-D", "-d", planNetwork.String()).Run()
 	_ = exec.Command("conntrack", "-D", "-s", planNetwork.String()).Run()
-	removeCNICache()
+	removeCNICache(st.Dir)
 	removeContainerLogLinks(st.Dir)
 	if err := os.RemoveAll(st.Dir); err != nil {
 		fmt.Fprintf(log, "testcluster: remove %s: %v\n", st.Dir, err)
@@ -612,68 +612,105 @@ func unescapeMount(s string) string {
 	return r.Replace(s)
 }
 
-// nodeChains are the iptables chains the kubelet and the CNI plugins create,
-// by table, with the built-in chains that jump to them.
-var nodeChains = []struct {
-	table, chain string
-	from         []string
-}{
-	{"filter", "KUBE-FIREWALL", []string{"INPUT", "OUTPUT"}},
-	{"filter", "KUBE-KUBELET-CANARY", nil},
-	{"mangle", "KUBE-KUBELET-CANARY", nil},
-	{"nat", "KUBE-KUBELET-CANARY", nil},
-	{"mangle", "KUBE-IPTABLES-HINT", nil},
-	{"filter", "CNI-FORWARD", []string{"FORWARD"}},
-	{"filter", "CNI-ADMIN", nil},
-	{"nat", "CNI-HOSTPORT-DNAT", []string{"PREROUTING", "OUTPUT"}},
-	{"nat", "CNI-HOSTPORT-SNAT", []string{"POSTROUTING"}},
-	{"nat", "CNI-HOSTPORT-MASQ", []string{"POSTROUTING"}},
-	{"nat", "CNI-HOSTPORT-SETMARK", nil},
+// ownChain reports whether an iptables chain is one the kubelet or a CNI
+// plugin of the node creates.
+func ownChain(name string) bool {
+	switch name {
+	case "KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT":
+		return true
+	}
+	return strings.HasPrefix(name, "CNI-")
 }
 
-// deleteNodeChains removes the kubelet's and CNI's chains (IPv4 and IPv6),
-// including duplicated jumps to them.
+// deleteNodeChains removes the kubelet's and CNI's chains (IPv4 and IPv6):
+// every rule that jumps to one (jumps can be duplicated, and carry
+// comments), then the chains themselves.
 func deleteNodeChains() {
 	for _, tool := range []string{"iptables", "ip6tables"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			continue
 		}
-		for _, c := range nodeChains {
-			for _, from := range c.from {
-				for i := 0; i < 10; i++ {
-					if exec.Command(tool, "-w", "-t", c.table, "-D", from, "-j", c.chain).Run() != nil {
-						break
+		for _, table := range []string{"filter", "nat", "mangle"} {
+			out, err := exec.Command(tool+"-save", "-t", table).Output()
+			if err != nil {
+				continue
+			}
+			var chains []string
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.HasPrefix(line, ":") {
+					if name := strings.Fields(line[1:])[0]; ownChain(name) {
+						chains = append(chains, name)
 					}
+					continue
+				}
+				args := splitRule(line)
+				if len(args) < 2 || args[0] != "-A" || ownChain(args[1]) {
+					continue
+				}
+				if jump := ruleJump(args); ownChain(jump) {
+					args[0] = "-D"
+					_ = exec.Command(tool, append([]string{"-w", "-t", table}, args...)...).Run()
 				}
 			}
-		}
-		// CNI chains jump to each other: flush all, then delete all.
-		for _, c := range nodeChains {
-			_ = exec.Command(tool, "-w", "-t", c.table, "-F", c.chain).Run()
-		}
-		for _, c := range nodeChains {
-			_ = exec.Command(tool, "-w", "-t", c.table, "-X", c.chain).Run()
-		}
-		// Per-container chains of the portmap and firewall plugins.
-		for _, table := range []string{"nat", "filter"} {
-			out, _ := exec.Command(tool+"-save", "-t", table).Output()
-			for _, line := range strings.Split(string(out), "\n") {
-				if strings.HasPrefix(line, ":CNI-") {
-					chain := strings.Fields(strings.TrimPrefix(line, ":"))[0]
-					_ = exec.Command(tool, "-w", "-t", table, "-F", chain).Run()
-					_ = exec.Command(tool, "-w", "-t", table, "-X", chain).Run()
-				}
+			for _, c := range chains {
+				_ = exec.Command(tool, "-w", "-t", table, "-F", c).Run()
+			}
+			for _, c := range chains {
+				_ = exec.Command(tool, "-w", "-t", table, "-X", c).Run()
 			}
 		}
 	}
 }
 
-// removeCNICache removes the CNI results libcni caches for the node's
-// network outside the run's directory.
-func removeCNICache() {
-	files, _ := filepath.Glob(filepath.Join("/var/lib/cni/results", cniNetworkName+"-*"))
+// ruleJump returns the target of an iptables-save rule.
+func ruleJump(args []string) string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "-j" || args[i] == "-g" {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// splitRule splits an iptables-save rule into arguments, keeping quoted
+// comments whole.
+func splitRule(line string) []string {
+	var args []string
+	var cur strings.Builder
+	quoted, has := false, false
+	for i := 0; i < len(line); i++ {
+		ch := line[i]
+		switch {
+		case ch == '\\' && quoted && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+		case ch == '"':
+			quoted, has = !quoted, true
+		case ch == ' ' && !quoted:
+			if has {
+				args = append(args, cur.String())
+				cur.Reset()
+				has = false
+			}
+		default:
+			cur.WriteByte(ch)
+			has = true
+		}
+	}
+	if has {
+		args = append(args, cur.String())
+	}
+	return args
+}
+
+// removeCNICache removes the results libcni caches outside the run's
+// directory for the run's sandboxes (their entries name its netns paths).
+func removeCNICache(dir string) {
+	files, _ := filepath.Glob("/var/lib/cni/results/*")
 	for _, f := range files {
-		_ = os.Remove(f)
+		if data, err := os.ReadFile(f); err == nil && strings.Contains(string(data), dir+"/") {
+			_ = os.Remove(f)
+		}
 	}
 }
 

@@ -179,8 +179,8 @@ mode: iptables
 hostnameOverride: %s
 clusterCIDR: %s
 bindAddress: %s
-healthzBindAddress: 127.0.0.1:0
-metricsBindAddress: 127.0.0.1:0
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
 nodePortAddresses: ["%s/32"]
 oomScoreAdj: 0
 iptables:

@@ -112,9 +112,10 @@ func TestRealNode(t *testing.T) {
 		}
 
 		// Through kube-proxy: wait for HTTP 200 from the ClusterIP, then
-		// expect both pods to answer.
+		// expect both pods to answer. A new connection per request: a
+		// kept-alive one stays with the pod kube-proxy chose first.
 		url := fmt.Sprintf("http://%s:9898/", svc.Spec.ClusterIP)
-		client := &http.Client{Timeout: 2 * time.Second}
+		client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 		require.Eventually(t, func() bool {
 			resp, err := client.Get(url)
 			if err != nil {
@@ -332,4 +333,18 @@ func assertNoNodeNetwork(t *testing.T) {
 	leaving, err := routesLeavingMachine()
 	require.NoError(t, err)
 	assert.Empty(t, leaving)
+}
+
+func TestRealNodeSplitRule(t *testing.T) {
+	t.Parallel()
+	for line, want := range map[string][]string{
+		`-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD`: {"-A", "FORWARD", "-m", "comment", "--comment", "CNI firewall plugin rules", "-j", "CNI-FORWARD"},
+		`-A INPUT -j KUBE-FIREWALL`:                     {"-A", "INPUT", "-j", "KUBE-FIREWALL"},
+		`-A X -m comment --comment "a \"b\"" -j ACCEPT`: {"-A", "X", "-m", "comment", "--comment", `a "b"`, "-j", "ACCEPT"},
+	} {
+		assert.Equal(t, want, splitRule(line), line)
+	}
+	assert.Equal(t, "CNI-FORWARD", ruleJump(splitRule(`-A FORWARD -m comment --comment "x" -j CNI-FORWARD`)))
+	assert.True(t, ownChain("CNI-DN-1234"))
+	assert.False(t, ownChain("DOCKER-USER"))
 }
