@@ -64,7 +64,7 @@ func podinfoOnRealNode(ns, name, image string) (*appsv1.Deployment, *corev1.Serv
 
 // TestRealNodeBlueGreenUnderLoad runs greenlight's blue-green deploy of
 // podinfo and its rollback on the real node under a bounded load (at most
-// 3000 requests at 100/s, loopback only) through the router, which sends
+// 12000 requests at 100/s, loopback only) through the router, which sends
 // each request once to the Service's ClusterIP: kube-proxy, not our code,
 // picks the pod. Every failed request is counted and reported.
 func TestRealNodeBlueGreenUnderLoad(t *testing.T) {
@@ -100,7 +100,7 @@ func TestRealNodeBlueGreenUnderLoad(t *testing.T) {
 	loaded := make(chan []Shot, 1)
 	loadStart := time.Now()
 	go func() {
-		s, err := Load(loadCtx, LoadOptions{URL: c.ServiceURL(ns, "shop") + "/", Requests: 3000, Rate: 100, Concurrency: 8})
+		s, err := Load(loadCtx, LoadOptions{URL: c.ServiceURL(ns, "shop") + "/", Requests: 12000, Rate: 100, Concurrency: 8})
 		if err != nil {
 			t.Error(err)
 		}
@@ -123,6 +123,8 @@ func TestRealNodeBlueGreenUnderLoad(t *testing.T) {
 	time.Sleep(time.Until(back1.Add(5 * time.Second)))
 	stopLoad()
 	shots := <-loaded
+	require.NotEmpty(t, shots)
+	require.True(t, shots[len(shots)-1].Start.After(back1), "the load ran past the rollback's switch window")
 
 	all := Summarize(shots, loadStart, time.Now())
 	before := Summarize(shots, loadStart, deployStart)
