@@ -2,6 +2,7 @@ package proof
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -142,4 +143,45 @@ func TestRealNodeBlueGreenUnderLoad(t *testing.T) {
 		t.Logf("step %-24s +%s %s", st.Name, st.Started.Sub(loadStart).Round(time.Millisecond), st.Duration.Round(time.Millisecond))
 	}
 	assert.Zero(t, all.Failed, "failed requests through kube-proxy across a blue-green deploy and its rollback")
+}
+
+// TestRealNodeRollingImagePullFailure deploys an image of a repository the
+// node's registry does not know with greenlight's rolling strategy: the
+// deploy fails within 30 s with the kubelet's own reason and events, and
+// the rollout is undone.
+func TestRealNodeRollingImagePullFailure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real node; skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the real node needs root (bridge, routes, iptables, mounts, cgroups); skipped")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	c, err := testcluster.Start(ctx, testcluster.Options{Log: os.Stderr, RealNode: true})
+	require.NoError(t, err)
+	defer c.Stop()
+	ns := c.NewNamespace(t)
+	dep, svc := podinfoOnRealNode(ns, "shop", "ghcr.io/stefanprodan/podinfo:6.9.2")
+	_, err = c.Client().AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = c.Client().CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = kube.WaitRollout(ctx, c.Client(), ns, "shop", kube.WaitOptions{Timeout: 3 * time.Minute})
+	require.NoError(t, err)
+
+	applier, err := kube.NewApplier(c.Config())
+	require.NoError(t, err)
+	rolling := &strategy.Rolling{Client: c.Client(), Applier: applier, Wait: kube.WaitOptions{Timeout: 2 * time.Minute}}
+	start := time.Now()
+	_, err = rolling.Deploy(ctx, strategy.Target{Namespace: ns, Deployment: "shop", Service: "shop", Image: "ghcr.io/acme/no-such-app:v1"})
+	took := time.Since(start)
+	require.Error(t, err)
+	var failure *kube.RolloutFailure
+	require.True(t, errors.As(err, &failure), "a rollout failure, got %v", err)
+	require.NotEmpty(t, failure.Pods)
+	assert.Contains(t, []string{"ErrImagePull", "ImagePullBackOff"}, failure.Pods[0].Reason)
+	assert.NotEmpty(t, failure.Events, "the kubelet's events")
+	assert.Less(t, took, 30*time.Second, "failed fast, not at the timeout")
+	t.Logf("unknown image: %s after %s; events: %+v", failure.Pods[0].Reason, took.Round(time.Millisecond), failure.Events)
 }
