@@ -87,6 +87,9 @@ func TestRealNodeBlueGreenUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	_, err = client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
 	require.NoError(t, err)
+	// Adoption pins the Service to the current ReplicaSet: let it exist.
+	_, err = kube.WaitRollout(ctx, client, ns, "shop", kube.WaitOptions{Timeout: 3 * time.Minute})
+	require.NoError(t, err)
 
 	applier, err := kube.NewApplier(c.Config())
 	require.NoError(t, err)

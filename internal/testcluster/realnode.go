@@ -534,6 +534,7 @@ func cleanupRealNode(st realNodeState, log io.Writer) {
 	_ = exec.Command("conntrack", "-D", "-d", planNetwork.String()).Run()
 	_ = exec.Command("conntrack", "-D", "-s", planNetwork.String()).Run()
 	removeCNICache(st.Dir)
+	removeShimSockets(st.Dir)
 	removeContainerLogLinks(st.Dir)
 	if err := os.RemoveAll(st.Dir); err != nil {
 		fmt.Fprintf(log, "testcluster: remove %s: %v\n", st.Dir, err)
@@ -710,6 +711,24 @@ func removeCNICache(dir string) {
 	for _, f := range files {
 		if data, err := os.ReadFile(f); err == nil && strings.Contains(string(data), dir+"/") {
 			_ = os.Remove(f)
+		}
+	}
+}
+
+// removeShimSockets removes the sockets containerd's runc shims keep in
+// /run/containerd/s (outside the run's directory): each task's bundle
+// records its shim's address, and a killed shim leaves its socket behind.
+func removeShimSockets(dir string) {
+	bundles := filepath.Join(realNodeLayout{dir: dir}.containerdState(), "io.containerd.runtime.v2.task", "k8s.io")
+	tasks, _ := os.ReadDir(bundles)
+	for _, task := range tasks {
+		data, err := os.ReadFile(filepath.Join(bundles, task.Name(), "address"))
+		if err != nil {
+			continue
+		}
+		socket := strings.TrimPrefix(strings.TrimSpace(string(data)), "unix://")
+		if filepath.Dir(socket) == "/run/containerd/s" {
+			_ = os.Remove(socket)
 		}
 	}
 }
