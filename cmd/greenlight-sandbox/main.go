@@ -46,9 +46,12 @@ proxy), a node that runs every pod as a sample app, and a router that serves
 each Service at http://ROUTER/<namespace>/<service>/.
 
 Usage:
-  greenlight-sandbox up [--kubeconfig PATH] [--router-addr 127.0.0.1:PORT]
+  greenlight-sandbox up [--kubeconfig PATH] [--router-addr 127.0.0.1:PORT] [--node stand-in|real]
       Start the cluster, write an administrator kubeconfig, print it and the
-      router's URL, and run until interrupted (Ctrl-C).
+      router's URL, and run until interrupted (Ctrl-C). --node=real runs pods
+      as containers on a real node (kubelet, containerd, runc, CNI bridge,
+      kube-proxy; needs root and those packages) and the router forwards to
+      each Service's ClusterIP.
   greenlight-sandbox demo
       Start a fresh cluster, deploy sampleapp:v1, update it to v2, then ship a
       v3 that breaks after it went live and watch it get rolled back.
@@ -82,6 +85,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	kubeconfig := fs.String("kubeconfig", "sandbox.kubeconfig", "where to write the administrator kubeconfig")
 	routerAddr := fs.String("router-addr", "127.0.0.1:0", "address of the router (loopback only)")
+	nodeKind := fs.String("node", "stand-in", "the node pods run on: stand-in (in-process apps) or real (kubelet and containerd; needs root)")
 	if err := fs.Parse(args); err != nil {
 		return exitBadInput
 	}
@@ -89,7 +93,11 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "greenlight-sandbox: --router-addr: %v\n", err)
 		return exitBadInput
 	}
-	c, err := testcluster.Start(ctx, testcluster.Options{Log: stderr, RouterAddr: *routerAddr})
+	if *nodeKind != "stand-in" && *nodeKind != "real" {
+		fmt.Fprintf(stderr, "greenlight-sandbox: --node: %q is not a node kind; accepted: stand-in, real\n", *nodeKind)
+		return exitBadInput
+	}
+	c, err := testcluster.Start(ctx, testcluster.Options{Log: stderr, RouterAddr: *routerAddr, RealNode: *nodeKind == "real"})
 	if err != nil {
 		fmt.Fprintf(stderr, "greenlight-sandbox: %v\n", err)
 		return exitFailed

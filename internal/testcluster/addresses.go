@@ -1,17 +1,71 @@
 package testcluster
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 )
 
-// podNetwork is the documentation range pods get addresses from. Nothing
-// dials these addresses: the egress proxy and the router translate them to
-// the loopback ports where the pods' apps listen.
-var podNetwork = netip.MustParsePrefix("198.51.100.0/24")
+// The address plan of everything in testcluster. The whole documentation
+// range is made local (unreachable) before any packet is sent, and only the
+// planned sub-ranges are routed, each to a bridge on this machine, so no
+// packet to these addresses can leave through the default gateway.
+var (
+	// planNetwork gets an `unreachable` route first.
+	planNetwork = netip.MustParsePrefix("198.51.100.0/24")
+	// realNodePods are the real node's pods, on its bridge; .1 is the
+	// bridge's gateway address and the node's IP.
+	realNodePods = netip.MustParsePrefix("198.51.100.0/25")
+	// realNodeServices are the real node's ClusterIPs, routed to its bridge
+	// so a request sent before kube-proxy's rules exist stays local.
+	realNodeServices = netip.MustParsePrefix("198.51.100.128/26")
+	// standInNamespaces are the stand-in's per-pod network namespaces.
+	standInNamespaces = netip.MustParsePrefix("198.51.100.192/27")
+	// podNetwork is the stand-in's never-dialled pod IPs: the egress proxy
+	// and the router translate them to the loopback ports where the pods'
+	// apps listen.
+	podNetwork = netip.MustParsePrefix("198.51.100.224/27")
+)
+
+// installUnreachablePlan installs the `unreachable 198.51.100.0/24` route;
+// replacing it makes a second install a no-op. It needs root.
+func installUnreachablePlan() error {
+	out, err := exec.Command("ip", "route", "replace", "unreachable", planNetwork.String()).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("install the route unreachable %s: %w: %s", planNetwork, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// routesLeavingMachine asks the kernel how it would route every address of
+// the plan and returns those that would go through a gateway, i.e. leave
+// this machine.
+func routesLeavingMachine() ([]string, error) {
+	var batch strings.Builder
+	var addrs []string
+	for ip := planNetwork.Addr(); planNetwork.Contains(ip); ip = ip.Next() {
+		addrs = append(addrs, ip.String())
+		fmt.Fprintf(&batch, "route get %s\n", ip)
+	}
+	cmd := exec.Command("ip", "-o", "-force", "-batch", "-")
+	cmd.Stdin = strings.NewReader(batch.String())
+	out, _ := cmd.CombinedOutput() // unreachable addresses make `ip` report errors: that is the point
+	var leaving []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[1] == "via" {
+			leaving = append(leaving, strings.TrimSpace(line))
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("no addresses in %s", planNetwork)
+	}
+	return leaving, nil
+}
 
 // addressBook hands out pod IPs and maps pod IP and port to the loopback
 // address of the app serving there.

@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"net/netip"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -22,25 +23,25 @@ func TestAddressBook(t *testing.T) {
 	require.NoError(t, err)
 	second, err := b.allocate()
 	require.NoError(t, err)
-	assert.Equal(t, "198.51.100.1", first.String())
-	assert.Equal(t, "198.51.100.2", second.String())
+	assert.Equal(t, "198.51.100.225", first.String())
+	assert.Equal(t, "198.51.100.226", second.String())
 
 	b.route(first, 8080, "127.0.0.1:1111")
 	b.route(first, 0, "127.0.0.1:1111")
-	got, err := b.resolve("198.51.100.1:8080")
+	got, err := b.resolve("198.51.100.225:8080")
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:1111", got)
-	got, err = b.resolve("198.51.100.1:9999")
+	got, err = b.resolve("198.51.100.225:9999")
 	require.NoError(t, err, "an undeclared port reaches the first container")
 	assert.Equal(t, "127.0.0.1:1111", got)
 
-	for _, refused := range []string{"198.51.100.2:80", "10.0.0.1:80", "8.8.8.8:53", "localhost:80", "garbage"} {
+	for _, refused := range []string{"198.51.100.226:80", "198.51.100.1:80", "10.0.0.1:80", "8.8.8.8:53", "localhost:80", "garbage"} {
 		_, err := b.resolve(refused)
 		assert.Error(t, err, refused)
 	}
 
 	b.release(first)
-	_, err = b.resolve("198.51.100.1:8080")
+	_, err = b.resolve("198.51.100.225:8080")
 	assert.Error(t, err, "a released address has no routes")
 	again, err := b.allocate()
 	require.NoError(t, err)
@@ -58,4 +59,29 @@ func TestImageTag(t *testing.T) {
 	} {
 		assert.Equal(t, want, imageTag(image), image)
 	}
+}
+
+func TestAddressPlanRanges(t *testing.T) {
+	t.Parallel()
+	ranges := []netip.Prefix{realNodePods, realNodeServices, standInNamespaces, podNetwork}
+	for i, a := range ranges {
+		assert.True(t, planNetwork.Contains(a.Addr()) && a.Bits() > planNetwork.Bits(), "%s inside %s", a, planNetwork)
+		for _, b := range ranges[i+1:] {
+			assert.False(t, a.Overlaps(b), "%s and %s overlap", a, b)
+		}
+	}
+}
+
+// TestAddressPlanKeepsPacketsLocal installs the plan's unreachable route and
+// fails if the kernel would send any address of 198.51.100.0/24 through a
+// gateway.
+func TestAddressPlanKeepsPacketsLocal(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("installing the route unreachable 198.51.100.0/24 needs root")
+	}
+	require.NoError(t, installUnreachablePlan())
+	require.NoError(t, installUnreachablePlan(), "installing twice is a no-op")
+	leaving, err := routesLeavingMachine()
+	require.NoError(t, err)
+	assert.Empty(t, leaving, "addresses of the plan routed through a gateway")
 }

@@ -24,6 +24,8 @@ type Binaries struct {
 }
 
 // packages built from the kubebin module, with the name each binary gets.
+// The node's programs are built apart (see EnsureNodeBinaries), so a test
+// that needs only the control plane never waits for the kubelet.
 var kubebinPackages = []struct{ pkg, name string }{
 	{"k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver"},
 	{"k8s.io/kubernetes/cmd/kube-controller-manager", "kube-controller-manager"},
@@ -50,7 +52,7 @@ func EnsureBinaries(moduleDir, cacheRoot string, log io.Writer) (Binaries, error
 		}
 		cacheRoot = filepath.Join(userCache, "greenlight")
 	}
-	key, err := kubebinKey(moduleDir)
+	key, err := kubebinKey(moduleDir, kubebinPackages)
 	if err != nil {
 		return Binaries{}, err
 	}
@@ -132,9 +134,20 @@ func buildModuleBinaries(moduleDir, dir string, pkgs []struct{ pkg, name string 
 	return nil
 }
 
-// kubebinKey names a build: the same module files and Go version give the
-// same binaries.
-func kubebinKey(moduleDir string) (string, error) { return moduleKey(moduleDir) }
+// kubebinKey names a build: the same module files, package list and Go
+// version give the same binaries.
+func kubebinKey(moduleDir string, pkgs []struct{ pkg, name string }) (string, error) {
+	key, err := moduleKey(moduleDir)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write([]byte(key))
+	for _, p := range pkgs {
+		fmt.Fprintf(h, "\n%s %s", p.pkg, p.name)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
 
 // moduleKey names a build of a nested module by its go.mod, go.sum and the
 // Go version.

@@ -36,6 +36,11 @@ type Options struct {
 	// KubebinDir and CacheDir override where the binaries' module and build
 	// cache are; empty finds them.
 	KubebinDir, CacheDir string
+	// RealNode runs pods as containers on a real node (kubelet, containerd,
+	// runc, a CNI bridge, kube-proxy and kube-scheduler) instead of the node
+	// stand-in. It needs root; one real node runs per machine at a time, so
+	// a second cluster asking for one waits.
+	RealNode bool
 }
 
 // Cluster is a running test cluster.
@@ -51,6 +56,7 @@ type Cluster struct {
 	addrs      *addressBook
 	egress     *egressProxy
 	node       *node
+	real       *realNode
 	router     *Router
 	// strictRouter routes like kube-proxy; see StrictServiceURL.
 	strictRouter *Router
@@ -65,10 +71,23 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if log == nil {
 		log = io.Discard
 	}
+	if opts.RealNode && os.Geteuid() != 0 {
+		return nil, ErrRealNodeNeedsRoot
+	}
 	reapOrphans(log)
 	bins, err := EnsureBinaries(opts.KubebinDir, opts.CacheDir, log)
 	if err != nil {
 		return nil, err
+	}
+	var nodeBins NodeBinaries
+	var apps Apps
+	if opts.RealNode {
+		if nodeBins, err = EnsureNodeBinaries(opts.KubebinDir, opts.CacheDir, log); err != nil {
+			return nil, err
+		}
+		if apps, err = EnsureApps(opts.CacheDir, log); err != nil {
+			return nil, err
+		}
 	}
 	// Short path: the egress socket must fit in a unix socket address.
 	workDir, err := os.MkdirTemp("", "glc-")
@@ -87,6 +106,13 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}()
 	started := time.Now()
 
+	if opts.RealNode {
+		if err := c.startRealNodeCluster(runCtx, opts, nodeBins, apps); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "testcluster: started with a real node in %s (API server %s, router %s)\n", time.Since(started).Round(time.Millisecond), c.config.Host, c.router.URL())
+		return c, ctx.Err()
+	}
 	socket := filepath.Join(workDir, "egress.sock")
 	if c.egress, err = startEgressProxy(socket, c.addrs); err != nil {
 		return nil, err
@@ -95,10 +121,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := os.WriteFile(egressFile, []byte(egressConfig(socket)), 0o644); err != nil {
 		return nil, fmt.Errorf("write egress selector configuration: %w", err)
 	}
-	if err := c.startControlPlane(egressFile); err != nil {
+	if err := c.startControlPlane(egressFile, nil); err != nil {
 		return nil, err
 	}
-	if err := c.startControllerManager(); err != nil {
+	if err := c.startControllerManager(controllers); err != nil {
 		return nil, err
 	}
 	if c.node, err = startNode(runCtx, c.client, c.addrs, log); err != nil {
@@ -116,7 +142,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	return c, ctx.Err()
 }
 
-func (c *Cluster) startControlPlane(egressFile string) error {
+func (c *Cluster) startControlPlane(egressFile string, extraArgs map[string]string) error {
 	apiLog, err := os.Create(filepath.Join(c.workDir, "kube-apiserver.log"))
 	if err != nil {
 		return fmt.Errorf("create API server log: %w", err)
@@ -126,9 +152,13 @@ func (c *Cluster) startControlPlane(egressFile string) error {
 		return fmt.Errorf("create etcd log: %w", err)
 	}
 	api := &envtest.APIServer{Path: c.bins.APIServer, CertDir: filepath.Join(c.workDir, "apiserver"), Out: apiLog, Err: apiLog}
-	api.Configure().
-		Set("egress-selector-config-file", egressFile).
-		Set("profiling", "false")
+	api.Configure().Set("profiling", "false")
+	if egressFile != "" {
+		api.Configure().Set("egress-selector-config-file", egressFile)
+	}
+	for k, v := range extraArgs {
+		api.Configure().Set(k, v)
+	}
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory:    c.bins.Dir,
 		ControlPlaneStartTimeout: 2 * time.Minute,
@@ -162,7 +192,7 @@ func (c *Cluster) startControlPlane(egressFile string) error {
 	return nil
 }
 
-func (c *Cluster) startControllerManager() error {
+func (c *Cluster) startControllerManager(controllers []string) error {
 	kcmUser, err := c.env.AddUser(envtest.User{Name: "system:kube-controller-manager", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		return fmt.Errorf("create controller manager user: %w", err)
@@ -215,6 +245,10 @@ func (c *Cluster) Stop() {
 	}
 	if c.strictRouter != nil {
 		c.strictRouter.close()
+	}
+	if c.real != nil {
+		c.real.stop(context.Background())
+		c.real = nil
 	}
 	if c.node != nil {
 		c.node.wait()
