@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 )
@@ -134,4 +136,61 @@ func TestHttpbinRunsWithoutVersion(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// TestPodinfoSandboxWithoutCluster starts podinfo from its own Deployment's
+// command in a pod namespace, passes its exec probe there, answers on the
+// pod address from the host, and leaves no namespace behind.
+func TestPodinfoSandboxWithoutCluster(t *testing.T) {
+	t.Parallel()
+	if why := PublicAppsSupported(); why != "" {
+		t.Skip(why)
+	}
+	apps, err := EnsureApps("", os.Stderr)
+	require.NoError(t, err)
+	manifest, err := apps.PodinfoManifest("ghcr.io/acme/podinfo:v1")
+	require.NoError(t, err)
+	d, _ := decodeManifest(t, manifest)
+	spec := d.Spec.Template.Spec.Containers[0]
+
+	boxes := newSandboxes()
+	sb, err := boxes.create()
+	require.NoError(t, err)
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			boxes.close()
+		}
+	})
+	assert.True(t, sandboxNetwork.Contains(sb.ip))
+	img, ok := publicImageOf(spec.Image)
+	require.True(t, ok)
+	root, err := newImageRoot(t.TempDir(), img, apps)
+	require.NoError(t, err)
+	env := map[string]string{}
+	for _, e := range spec.Env {
+		env[e.Name] = e.Value
+	}
+	a := &appContainer{sb: sb, root: root, ip: sb.ip, argv: root.argv(spec.Command, spec.Args, env),
+		workDir: root.workDir(spec.WorkingDir), env: root.environ("podinfo-0", env), logPath: filepath.Join(t.TempDir(), "podinfod.log")}
+	require.NoError(t, a.start())
+
+	waitFor(t, 30*time.Second, "podinfo's exec readiness probe", func(context.Context) (bool, error) {
+		return a.execProbe(spec.ReadinessProbe.Exec.Command, 5*time.Second), nil
+	})
+	resp, err := http.Get("http://" + a.addr(intstr.FromString("http"), spec) + "/version")
+	require.NoError(t, err)
+	var v struct{ Version string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
+	resp.Body.Close()
+	assert.Equal(t, apps.PodinfoVersion, v.Version)
+
+	a.stop(time.Second)
+	logs, err := os.ReadFile(a.logPath)
+	require.NoError(t, err)
+	assert.Contains(t, string(logs), "Starting podinfo", "the container log holds podinfo's own output")
+	boxes.close()
+	closed = true
+	_, err = os.Stat("/run/netns/" + sb.name)
+	assert.True(t, os.IsNotExist(err), "namespace %s removed", sb.name)
 }
