@@ -131,6 +131,7 @@ environments:
 		{name: "url with space", inputs: with(v, "url", "https://exa mple.com"), input: "url", problem: "contains a space"},
 		{name: "url without host", inputs: with(v, "url", "https:///path"), input: "url", problem: "has no host"},
 		{name: "health-check-token with space", inputs: with(v, "health-check-token", "hc canary secret"), input: "health-check-token", problem: "the value contains a space"},
+		{name: "required-components with space", inputs: with(v, "required-components", "data base"), input: "required-components", problem: `item 1 "data base" contains a space`},
 		{name: "version-check unknown", inputs: with(v, "version-check", "body"), input: "version-check", problem: "is not auto, off, json:<field>[@<path>] or header:<name>[@<path>]"},
 		{name: "version-check without field", inputs: with(v, "version-check", "json:@/version"), input: "version-check", problem: "names no JSON field"},
 		{name: "version-check path without slash", inputs: with(v, "version-check", "header:X-Version@version"), input: "version-check", problem: "path does not start with /"},

@@ -233,6 +233,9 @@ func (r *run) verify(ctx context.Context) (string, error) {
 	if !res.Healthy {
 		return "", fmt.Errorf("health check failed: %s", res.Reason)
 	}
+	if err := r.requiredComponents(res); err != nil {
+		return "", err
+	}
 	if err := r.smoke(ctx, target, event.Verify); err != nil {
 		return "", err
 	}
@@ -243,6 +246,28 @@ func (r *run) verify(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("traffic verification failed (%s proof, as %s): %s", plan.Proof, plan.Reason, tr.Reason)
 	}
 	return fmt.Sprintf("healthy; %s proof (%s): %s", plan.Proof, plan.Reason, tr.Summary), nil
+}
+
+// requiredComponents fails verify when a required component of the
+// detailed answer is missing or failing, and warns when one is degraded.
+func (r *run) requiredComponents(res health.Result) error {
+	if len(r.cfg.RequiredComponents) == 0 {
+		return nil
+	}
+	var detailed *health.Detailed
+	for _, e := range res.Endpoints {
+		if e.Endpoint == health.EndpointDetailed {
+			detailed = e.Detailed
+		}
+	}
+	v := health.CheckRequired(detailed, r.cfg.RequiredComponents)
+	for _, c := range v.Warned {
+		r.warn("required component %s reports %q", c.Name, c.Status)
+	}
+	if p := v.Problem(); p != "" {
+		return fmt.Errorf("%s", p)
+	}
+	return nil
 }
 
 // beforeWithTag is what served before, with the tag of its image.
