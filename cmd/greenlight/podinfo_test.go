@@ -42,6 +42,7 @@ func (e *env) podinfoInputs(apps testcluster.Apps, environment, image string) ma
 	in := e.inputs(environment, image)
 	dir := filepath.Join(apps.PodinfoSource, "kustomize")
 	in["deployment"] = "podinfo"
+	in["container"] = "podinfod"
 	in["manifests"] = filepath.Join(dir, "deployment.yaml") + "," + filepath.Join(dir, "service.yaml")
 	in["health-paths"] = "/healthz,/readyz"
 	in["url"] = e.c.ServiceURL(e.ns, "podinfo")
@@ -163,7 +164,7 @@ func TestHttpbinDeploysAndRollsBackLikePodinfo(t *testing.T) {
 	assert.Equal(t, "endpoints", second.outputs["traffic-proof"])
 
 	prefixed := strings.Replace(testcluster.HttpbinManifest("httpbin", "ghcr.io/mccutchen/go-httpbin:placeholder", 2),
-		"        ports:\n", "        args: [\"-prefix=/v2\"]\n        ports:\n", 1)
+		"        ports:\n", "        command: [\"/bin/go-httpbin\", \"-prefix=/v2\"]\n        ports:\n", 1)
 	prefixed = strings.Replace(prefixed, "path: /status/200", "path: /v2/status/200", 1)
 	require.NoError(t, os.WriteFile(path, []byte(prefixed), 0o644))
 	in["image"] = "ghcr.io/mccutchen/go-httpbin:" + strings.Repeat("c", 40)
