@@ -80,22 +80,13 @@ func ipCmd(args ...string) error {
 }
 
 // setupHost makes the whole plan range unreachable first, then routes only
-// the sandbox range to the bridge (through the bridge's own address).
+// the sandbox range to the bridge (through the bridge's own address). The
+// caller holds the bridge lock.
+// It runs for every pod: another cluster may have removed the bridge
+// while this one had no pod on it.
 func (s *sandboxes) setupHost() error {
-	if s.ready {
-		return nil
-	}
-	if why := PublicAppsSupported(); why != "" {
-		return errors.New(why)
-	}
-	if err := os.MkdirAll(sandboxLockDir(), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", sandboxLockDir(), err)
-	}
-	unlock, err := lockFile(filepath.Join(sandboxLockDir(), "bridge.lock"))
-	if err != nil {
-		return err
-	}
-	defer unlock()
+	// Namespaces a killed run left behind go first.
+	reapSandboxes()
 	if err := ipCmd("route", "replace", "unreachable", planRange.String()); err != nil {
 		return err
 	}
@@ -119,6 +110,19 @@ func (s *sandboxes) setupHost() error {
 func (s *sandboxes) create() (*sandbox, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if why := PublicAppsSupported(); why != "" {
+		return nil, errors.New(why)
+	}
+	if err := os.MkdirAll(sandboxLockDir(), 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", sandboxLockDir(), err)
+	}
+	// Held until the pod's veth is on the bridge, so no other cluster
+	// removes the bridge in between.
+	unlock, err := lockFile(filepath.Join(sandboxLockDir(), "bridge.lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := s.setupHost(); err != nil {
 		return nil, err
 	}

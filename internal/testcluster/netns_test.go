@@ -194,3 +194,21 @@ func TestPodinfoSandboxWithoutCluster(t *testing.T) {
 	_, err = os.Stat("/run/netns/" + sb.name)
 	assert.True(t, os.IsNotExist(err), "namespace %s removed", sb.name)
 }
+
+// TestSandboxesReapWhatAKilledRunLeft: a pod namespace whose address lock
+// nobody holds (its process was killed) is removed when sandboxes start.
+func TestSandboxesReapWhatAKilledRunLeft(t *testing.T) {
+	if why := PublicAppsSupported(); why != "" {
+		t.Skip(why)
+	}
+	stale := &sandbox{name: sandboxNSPrefix + "222", veth: sandboxVethPrefix + "222"}
+	require.NoError(t, ipCmd("netns", "add", stale.name))
+	t.Cleanup(stale.clear)
+	boxes := newSandboxes()
+	sb, err := boxes.create()
+	require.NoError(t, err)
+	boxes.release(sb)
+	boxes.close()
+	_, err = os.Stat("/run/netns/" + stale.name)
+	assert.True(t, os.IsNotExist(err), "the stale namespace was removed")
+}
