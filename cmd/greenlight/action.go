@@ -86,6 +86,7 @@ func runAction(ctx context.Context, getenv func(string) string, stdout, stderr i
 		outputs["previous-image"] = o.Run.PreviousImage
 		outputs["revision"] = o.Result.Revision
 		outputs["rolled-back"] = fmt.Sprint(o.Result.RolledBack)
+		outputs["traffic-proof"] = o.Result.TrafficProof
 		outputs["report-path"] = a.reportPath
 		if m := o.Result.Monitor; m != nil && m.Count > 0 {
 			outputs["p95-ms"] = fmt.Sprint(m.Latency.P95.Milliseconds())

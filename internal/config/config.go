@@ -128,6 +128,13 @@ type Config struct {
 	HealthCheckToken Secret `json:"health-check-token"`
 	// HealthPaths are the paths probed under URL, each starting with "/".
 	HealthPaths []string `json:"health-paths"`
+	// RequiredComponents must be in the detailed health answer and working.
+	RequiredComponents []string `json:"required-components,omitempty"`
+	// VersionCheck is how verify proves traffic reaches the new version.
+	VersionCheck VersionCheck `json:"version-check"`
+	// ExpectedVersion is what the new version must report; empty means the
+	// image's tag.
+	ExpectedVersion string `json:"expected-version,omitempty"`
 	// SmokeTests is the path of the smoke test file; empty means none.
 	SmokeTests string `json:"smoke-tests,omitempty"`
 	// SkipTests turns off the smoke tests.

@@ -232,6 +232,38 @@ func Names() []Input {
 			set:         list(func(c *Config) *[]string { return &c.HealthPaths }, checkHealthPath),
 		},
 		{
+			Name:        "required-components",
+			Description: "Components of the detailed health answer that must be there and working, separated by commas. Missing or failing fails verify naming the component; warn or degraded is a warning.",
+			Accepted:    "component names separated by commas, such as database,tosspayments",
+			Kind:        KindList,
+			InFile:      true,
+			set:         list(func(c *Config) *[]string { return &c.RequiredComponents }, checkToken),
+		},
+		{
+			Name:        "version-check",
+			Description: "How verify proves traffic reaches the new version. auto: by the version the app reports when the version serving before the deploy reports its own image tag, otherwise from the cluster (the Service's EndpointSlices list only ready pods of the new version, and 10 answers in a row are healthy). off: always from the cluster. json:<field>[@<path>] or header:<name>[@<path>]: the new version must report expected-version in that JSON field or header of the path (default the first health path).",
+			Default:     "auto",
+			Accepted:    "auto, off, json:<field>[@<path>] or header:<name>[@<path>], such as json:version@/version",
+			Kind:        KindString,
+			InFile:      true,
+			set: func(c *Config, v, shown string) string {
+				vc, problem := ParseVersionCheck(v)
+				if problem != "" {
+					return shown + " " + problem
+				}
+				c.VersionCheck = vc
+				return ""
+			},
+		},
+		{
+			Name:        "expected-version",
+			Description: "The version the new version must report when version-check names a field or header. When empty, the image's tag.",
+			Accepted:    "a version without spaces, such as 6.9.2",
+			Kind:        KindString,
+			InFile:      true,
+			set:         text(func(c *Config) *string { return &c.ExpectedVersion }, checkToken),
+		},
+		{
 			Name:        "smoke-tests",
 			Description: "Path of the smoke test file run against the new version. When empty, no smoke tests run.",
 			Accepted:    "a file path such as .github/smoke-tests.yml",

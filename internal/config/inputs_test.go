@@ -48,7 +48,7 @@ func TestNamesCoverConfig(t *testing.T) {
 	for _, i := range Names() {
 		in[i.Name] = ""
 	}
-	assert.Len(t, in, 41)
+	assert.Len(t, in, 44)
 	assert.Contains(t, in, "replicas")
 	for _, name := range []string{
 		"environment", "kubeconfig", "context", "namespace", "deployment", "container", "image", "manifests",

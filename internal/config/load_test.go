@@ -131,6 +131,11 @@ environments:
 		{name: "url with space", inputs: with(v, "url", "https://exa mple.com"), input: "url", problem: "contains a space"},
 		{name: "url without host", inputs: with(v, "url", "https:///path"), input: "url", problem: "has no host"},
 		{name: "health-check-token with space", inputs: with(v, "health-check-token", "hc canary secret"), input: "health-check-token", problem: "the value contains a space"},
+		{name: "required-components with space", inputs: with(v, "required-components", "data base"), input: "required-components", problem: `item 1 "data base" contains a space`},
+		{name: "version-check unknown", inputs: with(v, "version-check", "body"), input: "version-check", problem: "is not auto, off, json:<field>[@<path>] or header:<name>[@<path>]"},
+		{name: "version-check without field", inputs: with(v, "version-check", "json:@/version"), input: "version-check", problem: "names no JSON field"},
+		{name: "version-check path without slash", inputs: with(v, "version-check", "header:X-Version@version"), input: "version-check", problem: "path does not start with /"},
+		{name: "expected-version with space", inputs: with(v, "expected-version", "6.9 .2"), input: "expected-version", problem: "contains a space"},
 		{name: "health-paths without slash", inputs: with(v, "health-paths", "/health,ready"), input: "health-paths", problem: `item 2 "ready" does not start with /`},
 		{name: "smoke-tests control character", inputs: with(v, "smoke-tests", "tests\x07.yml"), input: "smoke-tests", problem: "control character"},
 		{name: "skip-tests not a boolean", inputs: with(v, "skip-tests", "maybe"), input: "skip-tests", problem: `"maybe" is not a boolean`},
@@ -313,6 +318,7 @@ func TestLoadDefaultsPerEnvironment(t *testing.T) {
 		Image:                       "ghcr.io/acme/api:1.2.3",
 		Service:                     "api",
 		HealthPaths:                 []string{"/health", "/health/ready", "/health/detailed"},
+		VersionCheck:                VersionCheck{Mode: VersionCheckAuto},
 		Timeout:                     300 * time.Second,
 		RolloutTimeout:              10 * time.Minute,
 		MonitorInterval:             10 * time.Second,
@@ -686,4 +692,27 @@ func TestConfigFileNonTextKeyDoesNotLeak(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "FILEsecret123")
 	assert.Contains(t, err.Error(), "keys must be plain text")
+}
+
+func TestParseVersionCheck(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want VersionCheck
+	}{
+		{"", VersionCheck{Mode: VersionCheckAuto}},
+		{"auto", VersionCheck{Mode: VersionCheckAuto}},
+		{"off", VersionCheck{Mode: VersionCheckOff}},
+		{"json:version@/version", VersionCheck{Mode: VersionCheckJSON, Name: "version", Path: "/version"}},
+		{"json:version", VersionCheck{Mode: VersionCheckJSON, Name: "version"}},
+		{"header:X-App-Version@/healthz", VersionCheck{Mode: VersionCheckHeader, Name: "X-App-Version", Path: "/healthz"}},
+	}
+	for _, tt := range tests {
+		got, problem := ParseVersionCheck(tt.in)
+		assert.Empty(t, problem, tt.in)
+		assert.Equal(t, tt.want, got, tt.in)
+		if tt.in != "" {
+			assert.Equal(t, tt.in, got.String())
+		}
+	}
 }

@@ -112,6 +112,12 @@ type Result struct {
 	FinishedAt    time.Time         `json:"finished_at"`
 	Monitor       *monitor.Snapshot `json:"monitor,omitempty"`
 	ManualCommand string            `json:"manual_command,omitempty"`
+	// TrafficProof is how verify proved traffic reaches the new version:
+	// "version" (answers report it) or "endpoints" (the cluster routes only
+	// to its ready pods and answers are healthy).
+	TrafficProof string `json:"traffic_proof,omitempty"`
+	// RollbackProof is the same for the version a rollback returned to.
+	RollbackProof string `json:"rollback_proof,omitempty"`
 }
 
 // Event is one thing that happened during a run. Only the fields of its

@@ -97,6 +97,9 @@ type CheckOptions struct {
 	RequestTimeout time.Duration
 	// Backoff is the wait between attempts.
 	Backoff Backoff
+	// Version says where VerifyTraffic reads the served version; the zero
+	// value reads ServedVersion at the basic endpoint.
+	Version VersionSource
 }
 
 func (o CheckOptions) withDefaults() CheckOptions {

@@ -31,6 +31,11 @@ type ProbeResult struct {
 // the request; zero means DefaultRequestTimeout. It never retries: a monitor
 // wants every failure counted.
 func Probe(ctx context.Context, target Target, path string, timeout time.Duration) ProbeResult {
+	return probe(ctx, target, path, timeout, VersionSource{})
+}
+
+// probe is Probe reading the served version from src.
+func probe(ctx context.Context, target Target, path string, timeout time.Duration, src VersionSource) ProbeResult {
 	if timeout <= 0 {
 		timeout = DefaultRequestTimeout
 	}
@@ -43,7 +48,7 @@ func Probe(ctx context.Context, target Target, path string, timeout time.Duratio
 		res.Err = scrub(err.Error(), target.secrets)
 		return res
 	}
-	res.Version = ServedVersion(resp.header, resp.body)
+	res.Version = src.Read(resp.header, resp.body)
 	res.OK = resp.statusCode >= 200 && resp.statusCode <= 299
 	return res
 }

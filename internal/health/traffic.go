@@ -46,6 +46,14 @@ type TrafficResult struct {
 	Failed int `json:"failed,omitempty"`
 	// LastError describes the last failed answer, redacted.
 	LastError string `json:"lastError,omitempty"`
+	// Proof is how traffic was proven to reach the version: ProofVersion
+	// (answers report it) or ProofEndpoints (the cluster routes only to its
+	// ready pods and the answers are healthy).
+	Proof string `json:"proof,omitempty"`
+	// ProofReason says why that proof was used.
+	ProofReason string `json:"proofReason,omitempty"`
+	// Endpoints describes the EndpointSlices of an endpoints proof.
+	Endpoints string `json:"endpoints,omitempty"`
 }
 
 // VerifyTraffic proves that traffic reaches version want: n consecutive
@@ -71,12 +79,13 @@ func VerifyTraffic(ctx context.Context, target Target, want string, n int, opts 
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	path := opts.Paths.For(EndpointBasic)
+	path := cmp.Or(opts.Version.Path, opts.Paths.For(EndpointBasic))
+	res.Proof = ProofVersion
 	var last []ProbeResult
 	for attempt := 1; ; attempt++ {
 		answers := make([]ProbeResult, 0, n)
 		for range n {
-			answers = append(answers, Probe(ctx, target, path, opts.RequestTimeout))
+			answers = append(answers, probe(ctx, target, path, opts.RequestTimeout, opts.Version))
 		}
 		res.Attempts = attempt
 		if ctx.Err() != nil && last != nil {

@@ -39,6 +39,7 @@ func actionOutputs() []actionOutput {
 		{"image", "Image reference the run deployed."},
 		{"previous-image", "Image that was serving before the run, the one a rollback returns to. Empty on the first deployment."},
 		{"revision", "What serves after the run: the Deployment's revision number for a rolling update (as kubectl rollout history shows it), or the color, blue or green, for blue-green."},
+		{"traffic-proof", "How verify proved that traffic reaches the new version: version (every answer reported the expected version) or endpoints (the Service's EndpointSlices listed only ready pods of the new version and 10 answers in a row were healthy). Empty when verify did not run."},
 		{"rolled-back", "true when the run rolled the new version back, false otherwise."},
 		{"environment-url", "Public URL of the environment (the url input), also set on the GitHub Deployment. Empty when url is not set."},
 		{"report-path", "Path of the run's JSON report, relative to the workspace, for a later step such as actions/upload-artifact."},
@@ -290,7 +291,7 @@ func checkActionYAML(t *testing.T, data []byte, image string) {
 		outputs = append(outputs, out.name)
 	}
 	assert.ElementsMatch(t, []string{"status", "deployment-id", "image", "previous-image", "revision", "rolled-back",
-		"environment-url", "report-path", "p95-ms", "error-rate", "availability"}, outputs)
+		"environment-url", "report-path", "p95-ms", "error-rate", "availability", "traffic-proof"}, outputs)
 	assert.ElementsMatch(t, outputs, keys(a.Outputs))
 	for name, out := range a.Outputs {
 		assert.True(t, strings.HasSuffix(out.Description, "."), "output %s has a full-sentence description", name)

@@ -95,6 +95,8 @@ type run struct {
 	publicReady bool
 	objs        []*unstructured.Unstructured
 	version     string
+	// before is what the version serving before the deploy said of itself.
+	before Before
 	// deployStarted is set once the cluster may have been changed.
 	deployStarted bool
 	// requested is the rollback another command asked for, once seen.
@@ -316,7 +318,7 @@ func (r *run) rollback(ctx context.Context, cause error, verdict ...*monitor.Ver
 	}
 	r.emit(ev)
 	// The rollback must happen even when the run was cancelled.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RolloutTimeout+r.cfg.Timeout+time.Minute)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RolloutTimeout+2*r.cfg.Timeout+time.Minute)
 	defer cancel()
 	err := r.stage(rctx, event.Rollback, func(ctx context.Context) (string, error) {
 		if err := r.strategy.Rollback(ctx, r.target, &r.out.Deployed); err != nil {
@@ -326,12 +328,24 @@ func (r *run) rollback(ctx context.Context, cause error, verdict ...*monitor.Ver
 		if err != nil || r.out.Deployed.PreviousImage == "" {
 			return "previous version restored", nil
 		}
-		prev := VersionOf(r.out.Deployed.PreviousImage)
-		res := health.VerifyRollback(ctx, target, prev, 10, r.checkOptions(health.ModeVerifyRollback))
-		if !res.Passed {
+		res := health.Check(ctx, target, r.checkOptions(health.ModeVerifyRollback))
+		r.emit(event.Event{Kind: event.HealthChecked, Stage: event.Rollback, Health: &res})
+		if !res.Healthy {
 			return "", fmt.Errorf("the rolled-back version is not serving: %s", res.Reason)
 		}
-		return fmt.Sprintf("%s serving again and healthy", r.out.Deployed.PreviousImage), nil
+		// The version rolled back to is the one that served before: the same
+		// proof as verify's, with its own tag.
+		plan := PlanProof(r.cfg.VersionCheck, "", VersionOf(r.out.Deployed.PreviousImage), r.beforeWithTag())
+		deployment := r.cfg.Deployment
+		if r.out.Deployed.Strategy == strategy.NameBlueGreen && r.out.Deployed.PreviousDeployment != "" {
+			deployment = r.out.Deployed.PreviousDeployment
+		}
+		tr := r.proveTraffic(ctx, target, plan, deployment, health.ModeVerifyRollback, event.Rollback)
+		r.out.Result.RollbackProof = plan.Proof
+		if !tr.Passed {
+			return "", fmt.Errorf("the rolled-back version is not serving: %s", tr.Reason)
+		}
+		return fmt.Sprintf("%s serving again and healthy (%s proof)", r.out.Deployed.PreviousImage, plan.Proof), nil
 	})
 	r.emit(event.Event{Kind: event.RollbackFinished, Stage: event.Rollback, Outcome: outcomeOf(err), Message: errText(err)})
 	r.out.Result.RolledBack = err == nil

@@ -120,6 +120,11 @@ func (r *run) preDeploymentCheck(ctx context.Context) error {
 	}
 	res := health.Check(ctx, target, r.checkOptions(health.ModePreDeployment))
 	r.emit(event.Event{Kind: event.HealthChecked, Stage: event.Validate, Health: &res})
+	r.before.Served = true
+	r.before.Reported = res.Version
+	if src := r.versionSource(); src != (health.VersionSource{}) {
+		r.before.Reported = health.ServedVersionNow(ctx, target, src, r.checkOptions(health.ModePreDeployment))
+	}
 	if res.Healthy {
 		return nil
 	}
@@ -174,8 +179,16 @@ func (r *run) currentlyServing(ctx context.Context) bool {
 }
 
 // verifyPreview checks the idle blue-green color through its preview
-// Service, before it gets any traffic.
+// Service, before it gets any traffic. It first waits until the preview's
+// EndpointSlices list only ready pods of the new color: a preview Service
+// kept from an earlier deploy still lists the old color for a moment, and
+// an answer from it is no check of the new one.
 func (r *run) verifyPreview(ctx context.Context, p strategy.Preview) error {
+	if len(p.Selector) > 0 {
+		if _, err := kube.WaitEndpoints(ctx, r.deps.Client, p.Namespace, p.Service, p.Selector, max(1, p.Replicas), r.cfg.Timeout); err != nil {
+			return fmt.Errorf("%s cannot be checked before getting traffic: %w", p.Color, err)
+		}
+	}
 	target, err := health.NewServiceProxyTarget(r.deps.REST, p.Namespace, p.Service, p.Port)
 	if err != nil {
 		return fmt.Errorf("preview target: %w", err)
@@ -190,13 +203,31 @@ func (r *run) verifyPreview(ctx context.Context, p strategy.Preview) error {
 	if !res.Healthy {
 		return fmt.Errorf("%s failed its health check before getting traffic: %s", p.Color, res.Reason)
 	}
-	if r.version != "" {
-		tr := health.VerifyTraffic(ctx, target, r.version, 5, opts)
+	before := r.before
+	before.Tag = VersionOf(p.PreviousImage)
+	plan := PlanProof(r.cfg.VersionCheck, r.cfg.ExpectedVersion, r.version, before)
+	if plan.Proof == health.ProofVersion {
+		if err := otherVersion(res, plan.Want); err != nil {
+			return fmt.Errorf("%s failed its check before getting traffic: %w", p.Color, err)
+		}
+		opts.Version = r.versionSource()
+		tr := health.VerifyTraffic(ctx, target, plan.Want, 5, opts)
 		if !tr.Passed {
-			return fmt.Errorf("%s does not serve %s: %s", p.Color, r.version, tr.Reason)
+			return fmt.Errorf("%s does not serve %s: %s", p.Color, plan.Want, tr.Reason)
 		}
 	}
 	return r.smoke(ctx, target, event.Deploy)
+}
+
+// otherVersion fails a pre-traffic check that any other version answered.
+// Pure.
+func otherVersion(res health.Result, want string) error {
+	for _, e := range res.Endpoints {
+		if e.Version != "" && !health.SameVersion(want, e.Version) {
+			return fmt.Errorf("%s was answered by version %s, not %s", e.Path, e.Version, want)
+		}
+	}
+	return nil
 }
 
 // verify checks the new version where its traffic arrives: health, smoke
@@ -211,19 +242,48 @@ func (r *run) verify(ctx context.Context) (string, error) {
 	if !res.Healthy {
 		return "", fmt.Errorf("health check failed: %s", res.Reason)
 	}
+	if err := r.requiredComponents(res); err != nil {
+		return "", err
+	}
 	if err := r.smoke(ctx, target, event.Verify); err != nil {
 		return "", err
 	}
-	if r.version == "" {
-		r.warn("the image %s has no tag to compare with the served version: traffic verification skipped", r.cfg.Image)
-		return "healthy", nil
-	}
-	tr := health.VerifyTraffic(ctx, target, r.version, 10, r.checkOptions(health.ModeVerifyTraffic))
-	r.emit(event.Event{Kind: event.TrafficVerified, Stage: event.Verify, Traffic: &tr})
+	plan := PlanProof(r.cfg.VersionCheck, r.cfg.ExpectedVersion, r.version, r.beforeWithTag())
+	r.out.Result.TrafficProof = plan.Proof
+	tr := r.proveTraffic(ctx, target, plan, r.out.Deployed.Deployment, health.ModeVerifyTraffic, event.Verify)
 	if !tr.Passed {
-		return "", fmt.Errorf("traffic verification failed: %s", tr.Reason)
+		return "", fmt.Errorf("traffic verification failed (%s proof, as %s): %s", plan.Proof, plan.Reason, tr.Reason)
 	}
-	return fmt.Sprintf("healthy; %s", tr.Summary), nil
+	return fmt.Sprintf("healthy; %s proof (%s): %s", plan.Proof, plan.Reason, tr.Summary), nil
+}
+
+// requiredComponents fails verify when a required component of the
+// detailed answer is missing or failing, and warns when one is degraded.
+func (r *run) requiredComponents(res health.Result) error {
+	if len(r.cfg.RequiredComponents) == 0 {
+		return nil
+	}
+	var detailed *health.Detailed
+	for _, e := range res.Endpoints {
+		if e.Endpoint == health.EndpointDetailed {
+			detailed = e.Detailed
+		}
+	}
+	v := health.CheckRequired(detailed, r.cfg.RequiredComponents)
+	for _, c := range v.Warned {
+		r.warn("required component %s reports %q", c.Name, c.Status)
+	}
+	if p := v.Problem(); p != "" {
+		return fmt.Errorf("%s", p)
+	}
+	return nil
+}
+
+// beforeWithTag is what served before, with the tag of its image.
+func (r *run) beforeWithTag() Before {
+	b := r.before
+	b.Tag = VersionOf(r.out.Deployed.PreviousImage)
+	return b
 }
 
 func (r *run) smoke(ctx context.Context, target health.Target, stage event.Stage) error {

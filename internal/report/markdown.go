@@ -798,8 +798,23 @@ func writeTraffic(w *mdWriter, doc Document, d detail) {
 		if !t.Passed {
 			mark = "❌"
 		}
-		w.line("%s **%s** · %s · want %s: %s", mark, modeTitle(t.Mode), code(t.Target, nameLimit, false), code(t.Want, nameLimit, false), md(sentence(t.Summary), sentenceLimit))
+		head := fmt.Sprintf("%s **%s** · %s", mark, modeTitle(t.Mode), code(t.Target, nameLimit, false))
+		if t.Want != "" || t.Proof != health.ProofEndpoints {
+			head += " · want " + code(t.Want, nameLimit, false)
+		}
+		if t.Proof != "" {
+			head += " · proof: **" + md(t.Proof, nameLimit) + "**"
+		}
+		w.line("%s: %s", head, md(sentence(firstNonEmpty(t.Summary, t.Reason)), sentenceLimit))
 		w.blank()
+		if t.ProofReason != "" {
+			w.line("Proved by %s because %s.", md(t.Proof, nameLimit), md(t.ProofReason, sentenceLimit))
+			w.blank()
+		}
+		if t.Endpoints != "" {
+			w.line("%s.", md(sentence(t.Endpoints), sentenceLimit))
+			w.blank()
+		}
 		if !d.lists || len(t.Versions)+t.Failed == 0 {
 			continue
 		}

@@ -33,6 +33,14 @@ type Preview struct {
 	Service   string
 	Port      string
 	Color     string
+	// Deployment runs the idle color; PreviousImage is what serves now.
+	Deployment    string
+	PreviousImage string
+	// Selector selects the idle color's pods and Replicas is how many it
+	// runs: a check of the preview waits until its EndpointSlices list only
+	// those pods, ready.
+	Selector map[string]string
+	Replicas int
 }
 
 // BlueGreen runs the new version beside the old one, checks it, switches
@@ -172,7 +180,8 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 			return state.Message, err
 		})
 	}
-	preview := Preview{Namespace: t.Namespace, Service: PreviewService(t.Service), Color: d.Color}
+	preview := Preview{Namespace: t.Namespace, Service: PreviewService(t.Service), Color: d.Color,
+		Deployment: d.Deployment, PreviousImage: d.PreviousImage, Selector: newSelector, Replicas: int(replicasOf(green))}
 	if err == nil {
 		err = rec.run("preview "+d.Color, func() (string, error) {
 			port, err := b.applyPreview(ctx, t, svc, green, newSelector, preview.Service)

@@ -124,3 +124,68 @@ func podinfoSource(moduleDir string) (dir, version string, err error) {
 	}
 	return "", "", fmt.Errorf("podinfo's pkg/version/version.go names no VERSION")
 }
+
+// PodinfoManifest is podinfo's own Deployment and Service (its repository's
+// kustomize/deployment.yaml and service.yaml) as one multi-document YAML,
+// unchanged but for the Deployment's image.
+func (a Apps) PodinfoManifest(image string) (string, error) {
+	var docs []string
+	for _, name := range []string{"deployment.yaml", "service.yaml"} {
+		data, err := os.ReadFile(filepath.Join(a.PodinfoSource, "kustomize", name))
+		if err != nil {
+			return "", fmt.Errorf("read podinfo's %s: %w", name, err)
+		}
+		docs = append(docs, string(data))
+	}
+	const upstream = "image: ghcr.io/stefanprodan/podinfo:"
+	i := strings.Index(docs[0], upstream)
+	if i < 0 {
+		return "", fmt.Errorf("podinfo's deployment.yaml names no %q", upstream)
+	}
+	end := i + strings.IndexByte(docs[0][i:], '\n')
+	docs[0] = docs[0][:i] + "image: " + image + docs[0][end:]
+	return strings.Join(docs, "---\n"), nil
+}
+
+// HttpbinManifest is a Deployment and Service of go-httpbin as its README
+// runs it: port 8080, probed at /status/200, reporting no version.
+func HttpbinManifest(name, image string, replicas int) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %[1]s
+spec:
+  replicas: %[3]d
+  selector:
+    matchLabels:
+      app: %[1]s
+  template:
+    metadata:
+      labels:
+        app: %[1]s
+    spec:
+      containers:
+      - name: httpbin
+        image: %[2]s
+        ports:
+        - name: http
+          containerPort: 8080
+        readinessProbe:
+          httpGet:
+            path: /status/200
+            port: http
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: %[1]s
+spec:
+  selector:
+    app: %[1]s
+  ports:
+  - name: http
+    port: 80
+    targetPort: http
+`, name, image, replicas)
+}

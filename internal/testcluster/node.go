@@ -55,10 +55,17 @@ type node struct {
 	mu         sync.Mutex
 	runners    map[types.UID]*podRunner
 	scheduling map[types.UID]bool
+
+	// Public apps (podinfo, go-httpbin) run as processes in per-pod
+	// network namespaces, built on first use.
+	sandboxes *sandboxes
+	appsOnce  sync.Once
+	apps      Apps
+	appsErr   error
 }
 
 func startNode(ctx context.Context, client kubernetes.Interface, addrs *addressBook, log io.Writer) (*node, error) {
-	n := &node{client: client, addrs: addrs, log: log, ctx: ctx, runners: map[types.UID]*podRunner{}, scheduling: map[types.UID]bool{}}
+	n := &node{client: client, addrs: addrs, log: log, ctx: ctx, runners: map[types.UID]*podRunner{}, scheduling: map[types.UID]bool{}, sandboxes: newSandboxes()}
 	if err := n.register(ctx); err != nil {
 		return nil, err
 	}
@@ -174,8 +181,12 @@ func (n *node) gone(pod *corev1.Pod) {
 	}
 }
 
-// wait blocks until every pod worker has stopped (after the context ended).
-func (n *node) wait() { n.wg.Wait() }
+// wait blocks until every pod worker has stopped (after the context ended)
+// and removes the pods' network namespaces.
+func (n *node) wait() {
+	n.wg.Wait()
+	n.sandboxes.close()
+}
 
 // schedule binds a pod to the node, or reports it unschedulable as the
 // scheduler would when its nodeSelector matches no node.
@@ -309,6 +320,7 @@ type container struct {
 	srv     *http.Server
 	addr    string
 	started time.Time
+	app     *appContainer // a public app's process, nil for the sample app
 
 	ready                bool
 	successes, failures  int32
@@ -324,6 +336,8 @@ type podRunner struct {
 	ip    netip.Addr
 	start time.Time
 	ctrs  []*container
+	sb    *sandbox // the pod's network namespace when it runs public apps
+	dir   string   // the pod's image roots and container logs
 
 	deleteOnce sync.Once
 	deleteCh   chan time.Duration
@@ -348,14 +362,23 @@ func (r *podRunner) requestDelete(grace *int64) {
 func (r *podRunner) stop() { r.stopOnce.Do(func() { close(r.stopCh) }) }
 
 func (r *podRunner) run() {
-	ip, err := r.n.addrs.allocate()
-	if err != nil {
-		fmt.Fprintf(r.n.log, "testcluster: pod %s/%s: %v\n", r.pod.Namespace, r.pod.Name, err)
-		return
+	if r.runsPublicApp() {
+		if err := r.createSandbox(); err != nil {
+			fmt.Fprintf(r.n.log, "testcluster: pod %s/%s: %v\n", r.pod.Namespace, r.pod.Name, err)
+			r.n.event(r.pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: "+err.Error(), "kubelet")
+			return
+		}
+		defer r.removeSandbox()
+	} else {
+		ip, err := r.n.addrs.allocate()
+		if err != nil {
+			fmt.Fprintf(r.n.log, "testcluster: pod %s/%s: %v\n", r.pod.Namespace, r.pod.Name, err)
+			return
+		}
+		r.ip = ip
+		defer r.n.addrs.release(ip)
 	}
-	r.ip = ip
 	r.start = time.Now()
-	defer r.n.addrs.release(ip)
 	defer r.shutdownContainers()
 
 	for i, spec := range r.pod.Spec.Containers {
@@ -392,6 +415,10 @@ func (r *podRunner) startContainer(spec corev1.Container, first bool) *container
 		r.n.event(r.pod, corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", spec.Image), "kubelet")
 		r.n.event(r.pod, corev1.EventTypeWarning, "Failed", fmt.Sprintf("Failed to pull image %q: %s", spec.Image, c.message), "kubelet")
 		r.n.event(r.pod, corev1.EventTypeWarning, "Failed", "Error: ErrImagePull", "kubelet")
+		return c
+	}
+	if img, ok := publicImageOf(spec.Image); ok {
+		r.startPublicApp(c, img, first)
 		return c
 	}
 	cfg, err := sampleapp.ConfigFromEnv(tag, r.env(spec))
@@ -474,12 +501,22 @@ func (r *podRunner) tick(now time.Time) bool {
 				changed = true
 			}
 		case modeCrashLoop:
+			if c.app != nil {
+				if now.After(c.nextCrash) && r.restartPublicApp(c, now) {
+					changed = true
+				}
+				continue
+			}
 			if now.After(c.nextCrash) {
 				c.restarts++
 				c.lastCrash, c.nextCrash = now, now.Add(crashInterval)
 				changed = true
 			}
 		case modeRunning:
+			if c.app != nil && r.publicAppExited(c, now) {
+				changed = true
+				continue
+			}
 			if c.probe(now) {
 				changed = true
 			}
@@ -492,7 +529,7 @@ func (r *podRunner) tick(now time.Time) bool {
 // its success and failure thresholds; it reports a change of readiness.
 func (c *container) probe(now time.Time) bool {
 	p := c.spec.ReadinessProbe
-	if p == nil || p.HTTPGet == nil {
+	if p == nil || (p.HTTPGet == nil && (p.Exec == nil || c.app == nil)) {
 		return false
 	}
 	period := time.Duration(max(p.PeriodSeconds, 1)) * time.Second
@@ -502,13 +539,10 @@ func (c *container) probe(now time.Time) bool {
 	c.lastProbe = now
 	timeout := time.Duration(max(p.TimeoutSeconds, 1)) * time.Second
 	client := http.Client{Timeout: timeout}
-	path := p.HTTPGet.Path
-	if path == "" {
-		path = "/"
-	}
 	ok := false
-	resp, err := client.Get("http://" + c.addr + path)
-	if err == nil {
+	if p.Exec != nil {
+		ok = c.app.execProbe(p.Exec.Command, timeout)
+	} else if resp, err := client.Get(c.probeURL(p.HTTPGet)); err == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		ok = resp.StatusCode >= 200 && resp.StatusCode < 400
@@ -528,6 +562,19 @@ func (c *container) probe(now time.Time) bool {
 	return was != c.ready
 }
 
+// probeURL is where an HTTP probe goes: the sample app's loopback address,
+// or the public app's pod address at the probe's port.
+func (c *container) probeURL(g *corev1.HTTPGetAction) string {
+	path := g.Path
+	if path == "" {
+		path = "/"
+	}
+	if c.app != nil {
+		return "http://" + c.app.addr(g.Port, c.spec) + path
+	}
+	return "http://" + c.addr + path
+}
+
 // push writes the pod's status from the runtime's state.
 func (r *podRunner) push() {
 	status := r.status()
@@ -536,7 +583,12 @@ func (r *podRunner) push() {
 			setCondition(s, c)
 		}
 		s.Phase, s.HostIP, s.HostIPs, s.PodIP, s.PodIPs = status.Phase, status.HostIP, status.HostIPs, status.PodIP, status.PodIPs
-		s.StartTime, s.ContainerStatuses, s.QOSClass = status.StartTime, status.ContainerStatuses, corev1.PodQOSBestEffort
+		s.StartTime, s.ContainerStatuses = status.StartTime, status.ContainerStatuses
+		if s.QOSClass == "" {
+			// The API server sets it at creation (Burstable for podinfo's
+			// requests), and it is immutable after.
+			s.QOSClass = corev1.PodQOSBestEffort
+		}
 		return true
 	})
 	if err != nil && !apierrors.IsNotFound(err) && r.n.ctx.Err() == nil {
@@ -624,6 +676,9 @@ func (r *podRunner) terminate(drain time.Duration) {
 func (r *podRunner) shutdownContainers() {
 	r.n.addrs.unroute(r.ip)
 	for _, c := range r.ctrs {
+		if c.app != nil {
+			c.app.stop(r.grace())
+		}
 		if c.srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = c.srv.Shutdown(ctx)
