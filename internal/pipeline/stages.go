@@ -67,6 +67,7 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 		Namespace: cfg.Namespace, Deployment: cfg.Deployment, Service: r.serviceName(),
 		Container: cfg.Container, Image: cfg.Image, Manifests: r.objs,
 		Annotations: changeAnnotations(cfg, r.out.Run, r.deps.Now()),
+		Replicas:    int32(cfg.Replicas),
 	}
 	wait := kube.WaitOptions{Timeout: cfg.RolloutTimeout, OnProgress: func(s kube.RolloutState) {
 		r.emit(event.Event{Kind: event.RolloutProgress, Stage: event.Deploy, Message: s.Message})
