@@ -47,6 +47,7 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 				return nil, &config.InputError{Input: input, Problem: err.Error(), Accepted: "a container of the manifests' workloads, by name (container) or by the image's repository"}
 			}
 		}
+		kube.SortForApply(objs) // what workloads depend on exists before them
 		r.objs = objs
 	}
 	plan := kube.Plan{Strategy: string(cfg.Strategy), Namespace: cfg.Namespace, ManifestKinds: kindsOf(r.objs), UsesLease: r.deps.Lock != nil}

@@ -536,7 +536,10 @@ func (r *podRunner) push() {
 			setCondition(s, c)
 		}
 		s.Phase, s.HostIP, s.HostIPs, s.PodIP, s.PodIPs = status.Phase, status.HostIP, status.HostIPs, status.PodIP, status.PodIPs
-		s.StartTime, s.ContainerStatuses, s.QOSClass = status.StartTime, status.ContainerStatuses, corev1.PodQOSBestEffort
+		s.StartTime, s.ContainerStatuses = status.StartTime, status.ContainerStatuses
+		if s.QOSClass == "" { // the API server sets it from the pod's resources, and it is immutable
+			s.QOSClass = corev1.PodQOSBestEffort
+		}
 		return true
 	})
 	if err != nil && !apierrors.IsNotFound(err) && r.n.ctx.Err() == nil {
