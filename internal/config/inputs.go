@@ -194,7 +194,7 @@ func Names() []Input {
 		},
 		{
 			Name:        "replicas",
-			Description: "Replica count of the Deployment, applied on deploy and by the scale command. When empty, the current count is kept.",
+			Description: "Replica count of the Deployment, applied on deploy (unless a HorizontalPodAutoscaler owns its scaling: then a warning) and by the scale command. When empty, the current count is kept; blue-green starts the new color at the serving color's count.",
 			Accepted:    "a whole number of 1 or more",
 			Kind:        KindInt,
 			InFile:      true,

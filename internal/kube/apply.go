@@ -141,15 +141,21 @@ type ImageChange struct {
 // the Deployment. An empty container name means the Deployment's only
 // container, or the one whose repository matches the image.
 func SetImage(ctx context.Context, client kubernetes.Interface, namespace, name, container, image string, annotations map[string]string) (change ImageChange, err error) {
+	return SetImageAndReplicas(ctx, client, namespace, name, container, image, 0, annotations)
+}
+
+// SetImageAndReplicas is SetImage that also sets spec.replicas in the same
+// write when replicas is above zero (zero keeps the current count).
+func SetImageAndReplicas(ctx context.Context, client kubernetes.Interface, namespace, name, container, image string, replicas int32, annotations map[string]string) (change ImageChange, err error) {
 	err = Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
 		var serr error
-		change, serr = setImageOnce(ctx, client, namespace, name, container, image, annotations)
+		change, serr = setImageOnce(ctx, client, namespace, name, container, image, replicas, annotations)
 		return serr
 	})
 	return change, err
 }
 
-func setImageOnce(ctx context.Context, client kubernetes.Interface, namespace, name, container, image string, annotations map[string]string) (ImageChange, error) {
+func setImageOnce(ctx context.Context, client kubernetes.Interface, namespace, name, container, image string, replicas int32, annotations map[string]string) (ImageChange, error) {
 	d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return ImageChange{}, fmt.Errorf("get deployment %s/%s: %w", namespace, name, ClassifyAPIError(err))
@@ -158,15 +164,18 @@ func setImageOnce(ctx context.Context, client kubernetes.Interface, namespace, n
 	if err != nil {
 		return ImageChange{}, err
 	}
+	sameReplicas := replicas == 0 || (d.Spec.Replicas != nil && *d.Spec.Replicas == replicas)
 	change := ImageChange{Previous: target.Image, Unchanged: target.Image == image}
-	if change.Unchanged {
+	if change.Unchanged && sameReplicas {
 		change.Generation = d.Generation
 		return change, nil
 	}
-	apply := appsv1apply.Deployment(name, namespace).
-		WithAnnotations(annotations).
-		WithSpec(appsv1apply.DeploymentSpec().WithTemplate(corev1apply.PodTemplateSpec().
-			WithSpec(corev1apply.PodSpec().WithContainers(corev1apply.Container().WithName(target.Name).WithImage(image)))))
+	spec := appsv1apply.DeploymentSpec().WithTemplate(corev1apply.PodTemplateSpec().
+		WithSpec(corev1apply.PodSpec().WithContainers(corev1apply.Container().WithName(target.Name).WithImage(image))))
+	if replicas > 0 {
+		spec = spec.WithReplicas(replicas)
+	}
+	apply := appsv1apply.Deployment(name, namespace).WithAnnotations(annotations).WithSpec(spec)
 	out, err := client.AppsV1().Deployments(namespace).Apply(ctx, apply, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	if err != nil {
 		return ImageChange{}, fmt.Errorf("set image of deployment %s/%s container %s to %s: %w", namespace, name, target.Name, image, ClassifyAPIError(err))

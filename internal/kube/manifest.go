@@ -65,7 +65,8 @@ func (OSFiles) Glob(pattern string) ([]string, error) { return filepath.Glob(pat
 
 // LoadManifests reads the Kubernetes objects named by patterns, in order.
 // Each pattern is a file, a directory (its *.yaml, *.yml and *.json files,
-// sorted, not recursing) or a glob. Files may hold several YAML documents or
+// sorted, not recursing; or, when it holds a kustomization.yaml, what
+// kustomize builds from it) or a glob. Files may hold several YAML documents or
 // JSON objects; empty documents are skipped and List kinds are flattened. A
 // path that does not exist, a glob or directory that yields no file, an
 // object without apiVersion, kind or metadata.name, and an object defined
@@ -83,11 +84,7 @@ func LoadManifests(files ManifestFiles, patterns []string) ([]*unstructured.Unst
 		where = map[objectKey]string{}
 	)
 	for _, path := range paths {
-		data, err := files.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read manifest %q: %w", path, err)
-		}
-		found, err := decodeManifestDocs(path, data)
+		found, err := readManifestPath(files, path)
 		if err != nil {
 			return nil, err
 		}
@@ -104,6 +101,27 @@ func LoadManifests(files ManifestFiles, patterns []string) ([]*unstructured.Unst
 		return nil, fmt.Errorf("load manifests: no Kubernetes objects in %s", quoteList(paths))
 	}
 	return objs, nil
+}
+
+// readManifestPath decodes one manifest file, or renders a kustomization
+// directory.
+func readManifestPath(files ManifestFiles, path string) ([]decodedObject, error) {
+	if info, err := files.Stat(path); err == nil && info.IsDir() {
+		objs, err := RenderKustomization(path)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]decodedObject, len(objs))
+		for i, obj := range objs {
+			out[i] = decodedObject{obj: obj, where: fmt.Sprintf("%q (kustomize) object %d", path, i+1)}
+		}
+		return out, nil
+	}
+	data, err := files.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %q: %w", path, err)
+	}
+	return decodeManifestDocs(path, data)
 }
 
 // DecodeManifests decodes the YAML documents or JSON objects in data; name
@@ -179,8 +197,8 @@ func expandManifestPath(files ManifestFiles, path string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manifest path %q: %w", path, err)
 	}
-	if !info.IsDir() {
-		return []string{path}, nil
+	if !info.IsDir() || isKustomization(files, path) {
+		return []string{path}, nil // a kustomization is rendered as a whole
 	}
 	entries, err := files.ReadDir(path)
 	if err != nil {

@@ -186,6 +186,9 @@ func (r *run) execute(ctx context.Context) {
 		r.out.Run.PreviousImage = deployed.PreviousImage
 		r.out.Result.Revision = revisionText(deployed)
 		r.out.Result.ActiveColor = deployed.Color
+		for _, w := range deployed.Warnings {
+			r.warn("%s", w)
+		}
 		if err != nil {
 			return "", err
 		}

@@ -47,6 +47,7 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 				return nil, &config.InputError{Input: input, Problem: err.Error(), Accepted: "a container of the manifests' workloads, by name (container) or by the image's repository"}
 			}
 		}
+		kube.SortForApply(objs) // what workloads depend on exists before them
 		r.objs = objs
 	}
 	plan := kube.Plan{Strategy: string(cfg.Strategy), Namespace: cfg.Namespace, ManifestKinds: kindsOf(r.objs), UsesLease: r.deps.Lock != nil}
@@ -67,6 +68,7 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 		Namespace: cfg.Namespace, Deployment: cfg.Deployment, Service: r.serviceName(),
 		Container: cfg.Container, Image: cfg.Image, Manifests: r.objs,
 		Annotations: changeAnnotations(cfg, r.out.Run, r.deps.Now()),
+		Replicas:    int32(cfg.Replicas),
 	}
 	wait := kube.WaitOptions{Timeout: cfg.RolloutTimeout, OnProgress: func(s kube.RolloutState) {
 		r.emit(event.Event{Kind: event.RolloutProgress, Stage: event.Deploy, Message: s.Message})

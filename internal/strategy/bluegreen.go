@@ -130,6 +130,23 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 	if err != nil {
 		return d, err
 	}
+	// The autoscaler scales what serves now; it moves with the traffic.
+	scaled, err := autoscalers(ctx, b.Client, t, &d)
+	if err != nil {
+		return d, err
+	}
+	holder := d.Deployment
+	if source != nil {
+		holder = source.Name
+	}
+	d.Autoscaler = scaled[holder]
+	if d.Autoscaler == "" {
+		d.Autoscaler = scaled[t.Deployment]
+	}
+	if d.Autoscaler != "" && t.Replicas > 0 {
+		d.Warnings = append(d.Warnings, replicasWarning(t, d.Autoscaler, holder))
+	}
+	green.Spec.Replicas = colorReplicas(green.Spec.Replicas, source, t.Replicas, d.Autoscaler != "")
 	newSelector := selectorFor(svc, green, d.Color)
 
 	if svc != nil && d.PreviousColor == "" && source != nil {
@@ -169,7 +186,7 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 	}
 
 	err = rec.run("create "+d.Color, func() (string, error) {
-		if err := b.apply(ctx, t, green); err != nil {
+		if err := b.apply(ctx, t, green, holder); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("%s with %s", d.Deployment, t.Image), nil
@@ -215,10 +232,20 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 		return d, undoIdle(err)
 	}
 	d.Switched = true
-	err = rec.run("confirm endpoints", func() (string, error) {
-		st, err := kube.WaitEndpoints(ctx, b.Client, t.Namespace, t.Service, newSelector, int(replicasOf(green)), b.endpointTimeout())
-		return fmt.Sprintf("%d ready endpoints, all %s", len(st.Ready), d.Color), err
-	})
+	if d.Autoscaler != "" && holder != d.Deployment {
+		err = rec.run("move autoscaler", func() (string, error) {
+			if err := kube.RetargetHPA(ctx, b.Client, t.Namespace, d.Autoscaler, d.Deployment); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s scales %s; %s keeps its replicas while warm", d.Autoscaler, d.Deployment, holder), nil
+		})
+	}
+	if err == nil {
+		err = rec.run("confirm endpoints", func() (string, error) {
+			st, err := kube.WaitEndpoints(ctx, b.Client, t.Namespace, t.Service, newSelector, int(replicasOf(green)), b.endpointTimeout())
+			return fmt.Sprintf("%d ready endpoints, all %s", len(st.Ready), d.Color), err
+		})
+	}
 	d.SwitchTime = time.Since(switchStart)
 	if err != nil {
 		cctx, cancel := detached(ctx)
@@ -312,6 +339,16 @@ func (b *BlueGreen) Rollback(ctx context.Context, t Target, d *Deployed) error {
 	})
 	if err != nil {
 		return err
+	}
+	if d.Autoscaler != "" && d.PreviousDeployment != "" {
+		err = rec.run("move autoscaler back", func() (string, error) {
+			return fmt.Sprintf("%s scales %s again", d.Autoscaler, d.PreviousDeployment), patiently(func(ctx context.Context) error {
+				return kube.RetargetHPA(ctx, b.Client, t.Namespace, d.Autoscaler, d.PreviousDeployment)
+			})
+		})
+		if err != nil {
+			return err
+		}
 	}
 	err = rec.run("confirm endpoints", func() (string, error) {
 		var prev *appsv1.Deployment
@@ -431,11 +468,20 @@ func (b *BlueGreen) colorDeployment(t Target, source *appsv1.Deployment, color s
 	return out, nil
 }
 
-func (b *BlueGreen) apply(ctx context.Context, t Target, dep *appsv1.Deployment) error {
+// apply applies the color's Deployment with the other manifests. An
+// autoscaler of the application in the manifests is pointed at holder, the
+// Deployment it scales until the switch moves it.
+func (b *BlueGreen) apply(ctx context.Context, t Target, dep *appsv1.Deployment, holder string) error {
 	var others []*unstructured.Unstructured
 	for _, obj := range t.Manifests {
 		if (obj.GetKind() == "Deployment" && obj.GetName() == t.Deployment) || (obj.GetKind() == "Service" && obj.GetName() == t.Service) {
 			continue // the colored copy and the switch stand for these
+		}
+		if obj.GetKind() == "HorizontalPodAutoscaler" && kube.ManifestAutoscalers([]*unstructured.Unstructured{obj})[t.Deployment] != "" {
+			obj = obj.DeepCopy()
+			if err := unstructured.SetNestedField(obj.Object, holder, "spec", "scaleTargetRef", "name"); err != nil {
+				return fmt.Errorf("point autoscaler %s at %s: %w", obj.GetName(), holder, err)
+			}
 		}
 		others = append(others, obj)
 	}
@@ -561,6 +607,21 @@ func withColor(labels map[string]string, color string) map[string]string {
 	}
 	out[kube.ColorLabel] = color
 	return out
+}
+
+// colorReplicas is the replica count a new color starts with: the replicas
+// input unless an autoscaler owns scaling, else what the serving Deployment
+// runs now (under an autoscaler, the count it chose for the load), else the
+// manifest's.
+func colorReplicas(manifest *int32, serving *appsv1.Deployment, input int32, autoscaled bool) *int32 {
+	if input > 0 && !autoscaled {
+		return &input
+	}
+	if serving != nil && serving.Spec.Replicas != nil && *serving.Spec.Replicas > 0 {
+		n := *serving.Spec.Replicas
+		return &n
+	}
+	return manifest
 }
 
 func replicasOf(d *appsv1.Deployment) int32 {

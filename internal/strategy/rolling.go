@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ebeautything/greenlight/internal/kube"
@@ -41,9 +42,21 @@ func (r *Rolling) Deploy(ctx context.Context, t Target) (Deployed, error) {
 		d.PreviousImage, _ = kube.CurrentImage(before, t.Container, t.Image)
 	}
 
+	scaled, err := autoscalers(ctx, r.Client, t, &d)
+	if err != nil {
+		return d, err
+	}
+	d.Autoscaler = scaled[t.Deployment]
+	if d.Autoscaler != "" && t.Replicas > 0 {
+		d.Warnings = append(d.Warnings, replicasWarning(t, d.Autoscaler, t.Deployment))
+	}
 	err = rec.run("apply", func() (string, error) {
 		if len(t.Manifests) > 0 {
-			results, err := r.Applier.Apply(ctx, t.Manifests, t.Namespace, false)
+			objs, err := r.replicasSet(ctx, t, scaled)
+			if err != nil {
+				return "", err
+			}
+			results, err := r.Applier.Apply(ctx, objs, t.Namespace, false)
 			if err != nil {
 				return "", err
 			}
@@ -56,7 +69,14 @@ func (r *Rolling) Deploy(ctx context.Context, t Target) (Deployed, error) {
 			d.Unchanged = changed == 0
 			return fmt.Sprintf("%d objects applied, %d changed", len(results), changed), nil
 		}
-		change, err := kube.SetImage(ctx, r.Client, t.Namespace, t.Deployment, t.Container, t.Image, t.Annotations)
+		replicas := t.Replicas
+		if d.Autoscaler != "" {
+			replicas = 0
+			if err := kube.HandOverReplicas(ctx, r.Client, t.Namespace, t.Deployment); err != nil {
+				return "", err
+			}
+		}
+		change, err := kube.SetImageAndReplicas(ctx, r.Client, t.Namespace, t.Deployment, t.Container, t.Image, replicas, t.Annotations)
 		if err != nil {
 			return "", err
 		}
@@ -88,6 +108,41 @@ func (r *Rolling) Deploy(ctx context.Context, t Target) (Deployed, error) {
 		return d, errors.Join(err, fmt.Errorf("undo failed, the previous version may not be serving: %w", uerr))
 	}
 	return d, err
+}
+
+// replicasSet returns the manifests to apply: a Deployment that an
+// autoscaler scales carries no replicas (its count handed over first, so
+// dropping the field never resets it), and the target Deployment carries the
+// replicas input when one is given.
+func (r *Rolling) replicasSet(ctx context.Context, t Target, scaled map[string]string) ([]*unstructured.Unstructured, error) {
+	out := make([]*unstructured.Unstructured, len(t.Manifests))
+	for i, obj := range t.Manifests {
+		out[i] = obj
+		if obj.GetKind() != "Deployment" || obj.GroupVersionKind().Group != "apps" {
+			continue
+		}
+		switch {
+		case scaled[obj.GetName()] != "":
+			if err := kube.HandOverReplicas(ctx, r.Client, namespaceOf(obj, t.Namespace), obj.GetName()); err != nil {
+				return nil, err
+			}
+			out[i] = obj.DeepCopy()
+			unstructured.RemoveNestedField(out[i].Object, "spec", "replicas")
+		case obj.GetName() == t.Deployment && t.Replicas > 0:
+			out[i] = obj.DeepCopy()
+			if err := unstructured.SetNestedField(out[i].Object, int64(t.Replicas), "spec", "replicas"); err != nil {
+				return nil, fmt.Errorf("set replicas of deployment %s: %w", obj.GetName(), err)
+			}
+		}
+	}
+	return out, nil
+}
+
+func namespaceOf(obj *unstructured.Unstructured, namespace string) string {
+	if ns := obj.GetNamespace(); ns != "" {
+		return ns
+	}
+	return namespace
 }
 
 // Finish has nothing to do for a rolling update.

@@ -6,9 +6,16 @@ package strategy
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"maps"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ebeautything/greenlight/internal/kube"
 )
 
 // Names of the strategies, as the `strategy` input spells them.
@@ -39,6 +46,9 @@ type Target struct {
 	Manifests []*unstructured.Unstructured
 	// Annotations are recorded on every Deployment changed.
 	Annotations map[string]string
+	// Replicas, when above zero, is the replica count to run, unless a
+	// HorizontalPodAutoscaler owns the Deployment's scaling.
+	Replicas int32
 }
 
 // Step is one finished step of a deploy or rollback, for the report.
@@ -78,6 +88,11 @@ type Deployed struct {
 	// WarmUntil is when the previous color, kept warm by Finish, may be
 	// scaled down; zero when it was scaled down at once.
 	WarmUntil time.Time `json:"warmUntil,omitzero"`
+	// Autoscaler is the HorizontalPodAutoscaler that scales the
+	// Deployment, which blue-green moves between colors.
+	Autoscaler string `json:"autoscaler,omitempty"`
+	// Warnings are what the deploy did not do as asked, and why.
+	Warnings []string `json:"warnings,omitempty"`
 
 	Steps []Step `json:"steps,omitempty"`
 }
@@ -114,6 +129,28 @@ func (r stepRecorder) run(name string, f func() (string, error)) error {
 		r.onStep(s)
 	}
 	return err
+}
+
+// autoscalers maps each Deployment scaled by a HorizontalPodAutoscaler, in
+// the cluster or among the manifests, to that autoscaler.
+// A credential that may not list autoscalers deploys as before, with a
+// warning: the deploy must not fail for a permission it did not need.
+func autoscalers(ctx context.Context, client kubernetes.Interface, t Target, d *Deployed) (map[string]string, error) {
+	live, err := kube.Autoscalers(ctx, client, t.Namespace)
+	if errors.Is(err, kube.ErrForbidden) || apierrors.IsForbidden(err) {
+		d.Warnings = append(d.Warnings, "the credential may not list horizontalpodautoscalers (autoscaling) in "+t.Namespace+": replica counts are applied as if no autoscaler existed")
+		live, err = map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(live, kube.ManifestAutoscalers(t.Manifests))
+	return live, nil
+}
+
+// replicasWarning says why the replicas input was not applied.
+func replicasWarning(t Target, hpa, deployment string) string {
+	return fmt.Sprintf("replicas %d not applied: HorizontalPodAutoscaler %s owns the replica count of %s", t.Replicas, hpa, deployment)
 }
 
 // detached gives cleanup work its own bounded context when the run's was

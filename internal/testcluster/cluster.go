@@ -23,9 +23,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
-// Controllers run by kube-controller-manager: what deployments, services
-// and namespace cleanup need.
-var controllers = []string{"deployment", "replicaset", "endpointslice", "garbagecollector", "namespace"}
+// Controllers run by kube-controller-manager: what deployments, services,
+// namespace cleanup and the other workload kinds (with their autoscaler) need.
+var controllers = []string{"deployment", "replicaset", "endpointslice", "garbagecollector", "namespace", "horizontalpodautoscaling", "job", "cronjob", "statefulset", "daemonset"}
 
 // Options configure a cluster.
 type Options struct {
