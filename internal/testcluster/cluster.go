@@ -36,6 +36,9 @@ type Options struct {
 	// KubebinDir and CacheDir override where the binaries' module and build
 	// cache are; empty finds them.
 	KubebinDir, CacheDir string
+	// OIDC starts a GitHub-style OIDC issuer that kube-apiserver trusts
+	// through --authentication-config; see Cluster.OIDC.
+	OIDC bool
 }
 
 // Cluster is a running test cluster.
@@ -54,6 +57,9 @@ type Cluster struct {
 	router     *Router
 	cancel     context.CancelFunc
 	log        io.Writer
+	// oidc and oidcAudience are set with Options.OIDC.
+	oidc         *OIDCIssuer
+	oidcAudience string
 }
 
 // Start builds the binaries if needed and starts a cluster. The caller must
@@ -93,7 +99,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := os.WriteFile(egressFile, []byte(egressConfig(socket)), 0o644); err != nil {
 		return nil, fmt.Errorf("write egress selector configuration: %w", err)
 	}
-	if err := c.startControlPlane(egressFile); err != nil {
+	if err := c.startControlPlane(egressFile, opts.OIDC); err != nil {
 		return nil, err
 	}
 	if err := c.startControllerManager(); err != nil {
@@ -109,7 +115,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	return c, ctx.Err()
 }
 
-func (c *Cluster) startControlPlane(egressFile string) error {
+func (c *Cluster) startControlPlane(egressFile string, oidc bool) error {
 	apiLog, err := os.Create(filepath.Join(c.workDir, "kube-apiserver.log"))
 	if err != nil {
 		return fmt.Errorf("create API server log: %w", err)
@@ -122,6 +128,11 @@ func (c *Cluster) startControlPlane(egressFile string) error {
 	api.Configure().
 		Set("egress-selector-config-file", egressFile).
 		Set("profiling", "false")
+	if oidc {
+		if err := c.configureOIDC(api); err != nil {
+			return err
+		}
+	}
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory:    c.bins.Dir,
 		ControlPlaneStartTimeout: 2 * time.Minute,
@@ -226,6 +237,9 @@ func (c *Cluster) Stop() {
 	}
 	if c.egress != nil {
 		c.egress.close()
+	}
+	if c.oidc != nil {
+		c.oidc.Close()
 	}
 	killProcessesUsing(c.workDir)
 	_ = os.RemoveAll(c.workDir)
