@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ebeautything/greenlight/internal/config"
+	"github.com/ebeautything/greenlight/internal/credential"
 	"github.com/ebeautything/greenlight/internal/event"
 	"github.com/ebeautything/greenlight/internal/github"
 	"github.com/ebeautything/greenlight/internal/report"
@@ -30,6 +31,11 @@ func runAction(ctx context.Context, getenv func(string) string, stdout, stderr i
 				_ = act.Mask(v)
 			}
 		}
+	}
+	// The runner's ID-token request token lets anyone mint this job's ID
+	// tokens while it runs.
+	if v := getenv(credential.EnvIDTokenRequestToken); v != "" {
+		_ = act.Mask(v)
 	}
 	ghctx, err := act.Context()
 	if err != nil {

@@ -46,6 +46,8 @@ type env struct {
 	client kubernetes.Interface
 	github *recorder
 	slack  *recorder
+	// environ is added to the runner-style environment of runAction.
+	environ []string
 }
 
 // recorder is a loopback HTTP server that records what it receives.

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/ebeautything/greenlight/internal/config"
+	"github.com/ebeautything/greenlight/internal/credential"
 	"github.com/ebeautything/greenlight/internal/event"
 	"github.com/ebeautything/greenlight/internal/health"
 	"github.com/ebeautything/greenlight/internal/kube"
@@ -50,16 +51,21 @@ type app struct {
 
 	client kubernetes.Interface
 	rest   *rest.Config
+	// tokenAuth names the token-based credential in use ("GitHub OIDC",
+	// an exec plugin); empty for the kubeconfig's own user.
+	tokenAuth string
+	// idToken is the GitHub OIDC source, for the claims of a refused token.
+	idToken *credential.GitHubIDToken
 }
 
-// connect builds the clients from the kubeconfig; a kubeconfig that cannot
-// be read is bad input.
-func (a *app) connect() error {
-	kc, err := kube.LoadKubeconfig(a.cfg.Kubeconfig.Reveal(), a.cfg.Context)
+// connect builds the clients from the kubeconfig or the OIDC inputs; a
+// configuration that cannot be used is bad input.
+func (a *app) connect(ctx context.Context) error {
+	cfg, err := a.restConfig(ctx)
 	if err != nil {
-		return &config.InputError{Input: "kubeconfig", Problem: err.Error(), Accepted: "a kubeconfig as YAML or base64 (the secret as `kubectl config view --raw` prints it), and an existing context"}
+		return err
 	}
-	a.rest = kc.REST
+	a.rest = cfg
 	a.rest.UserAgent = "greenlight"
 	a.client, err = kubernetes.NewForConfig(a.rest)
 	if err != nil {
@@ -69,9 +75,13 @@ func (a *app) connect() error {
 }
 
 func (a *app) execute(ctx context.Context) int {
-	if err := a.connect(); err != nil {
+	if err := a.connect(ctx); err != nil {
 		printInputErrors(a.stderr, err)
 		return exitBadInput
+	}
+	if err := a.checkIdentity(ctx); err != nil {
+		fmt.Fprintf(a.stderr, "greenlight: %v\n", err)
+		return exitFailed
 	}
 	switch a.cfg.Command {
 	case config.CommandDeploy:

@@ -79,6 +79,7 @@ func (e *env) runHooked(t *testing.T, inputs map[string]string, hooks ...stdoutH
 	for k, v := range files {
 		environ = append(environ, k+"="+v)
 	}
+	environ = append(environ, e.environ...)
 	for k, v := range inputs {
 		environ = append(environ, "INPUT_"+strings.ToUpper(k)+"="+v)
 	}

@@ -11,7 +11,8 @@ import (
 )
 
 var (
-	cluster testcluster.Shared
+	// cluster trusts a GitHub-style OIDC issuer, for the github-oidc tests.
+	cluster = testcluster.Shared{OIDC: true}
 	// binary is greenlight built as the Dockerfile builds it, or with the
 	// race detector when the tests run under -race.
 	binary string

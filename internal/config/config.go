@@ -61,6 +61,16 @@ const (
 	BlueGreen Strategy = "blue-green"
 )
 
+// Auth is how greenlight authenticates to the API server.
+type Auth string
+
+const (
+	// AuthKubeconfig uses the kubeconfig's user (the default).
+	AuthKubeconfig Auth = "kubeconfig"
+	// AuthGitHubOIDC presents the job's GitHub OIDC ID token.
+	AuthGitHubOIDC Auth = "github-oidc"
+)
+
 // Command is what a run does; the Action's default is CommandDeploy.
 type Command string
 
@@ -103,6 +113,15 @@ type Config struct {
 	Kubeconfig Secret `json:"kubeconfig"`
 	// Context is the kubeconfig context; empty means its current context.
 	Context string `json:"context,omitempty"`
+	// Auth is how to authenticate; empty means AuthKubeconfig.
+	Auth Auth `json:"auth,omitempty"`
+	// Audience is the GitHub OIDC ID token's audience; empty means Server.
+	Audience string `json:"audience,omitempty"`
+	// Server is the API server URL given without a kubeconfig.
+	Server string `json:"server,omitempty"`
+	// CertificateAuthority is the PEM that Server's certificate chains to;
+	// empty means the system roots.
+	CertificateAuthority []byte `json:"-"`
 	// Namespace is the Kubernetes namespace of the workload.
 	Namespace string `json:"namespace"`
 	// Deployment is the Deployment's name; empty only when Manifests name it.

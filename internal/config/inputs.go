@@ -94,10 +94,9 @@ func Names() []Input {
 		},
 		{
 			Name:        "kubeconfig",
-			Description: "Kubeconfig of the target cluster, as YAML or base64-encoded YAML. Pass it from a GitHub secret; it is masked in logs.",
+			Description: "Kubeconfig of the target cluster, as YAML or base64-encoded YAML. Pass it from a GitHub secret; it is masked in logs. Required unless auth is github-oidc. A user that runs aws eks get-token, aws-iam-authenticator, gke-gcloud-auth-plugin or kubelogin get-token is served in process from the credentials the cloud's login action leaves in the environment.",
 			Accepted:    "the content of a kubeconfig file, as YAML or base64",
 			Kind:        KindSecret,
-			Required:    true,
 			set: func(c *Config, v, _ string) string {
 				c.Kubeconfig = Secret(v)
 				return ""
@@ -110,6 +109,66 @@ func Names() []Input {
 			Kind:        KindString,
 			InFile:      true,
 			set:         text(func(c *Config) *string { return &c.Context }, checkText),
+		},
+		{
+			Name:        "auth",
+			Description: "How greenlight authenticates to the API server: kubeconfig uses the kubeconfig's user; github-oidc presents the job's GitHub OIDC ID token as a bearer token, refreshed before it expires, so no long-lived credential is stored. github-oidc needs `permissions: id-token: write` on the job and a cluster that trusts https://token.actions.githubusercontent.com (see the README, Connect to your cluster).",
+			Default:     "kubeconfig",
+			Accepted:    "kubeconfig or github-oidc",
+			Kind:        KindString,
+			InFile:      true,
+			set: func(c *Config, v, shown string) string {
+				switch a := Auth(strings.ToLower(v)); a {
+				case AuthKubeconfig, AuthGitHubOIDC:
+					c.Auth = a
+					return ""
+				}
+				return shown + " is not an authentication method"
+			},
+		},
+		{
+			Name:        "audience",
+			Description: "Audience (aud claim) of the GitHub OIDC ID token, with auth github-oidc; it must be one the cluster's JWT authenticator accepts.",
+			Default:     "the API server URL",
+			Accepted:    "the audience the cluster expects, such as https://kubernetes.example.com or sts.amazonaws.com",
+			Kind:        KindString,
+			InFile:      true,
+			// The server is known only once the kubeconfig is read.
+			defaultFor: func(string, string) string { return "" },
+			set:        text(func(c *Config) *string { return &c.Audience }, checkText),
+		},
+		{
+			Name:        "server",
+			Description: "API server URL, with auth github-oidc when no kubeconfig is given.",
+			Accepted:    "an https:// URL such as https://kubernetes.example.com:6443",
+			Kind:        KindString,
+			InFile:      true,
+			set: func(c *Config, v, shown string) string {
+				u, problem := parseHTTPURL(v)
+				if problem != "" {
+					return shown + " " + problem
+				}
+				if u.Scheme != "https" {
+					return shown + " is not an https:// URL; a bearer token is never sent in the clear"
+				}
+				c.Server = strings.TrimSuffix(u.String(), "/")
+				return ""
+			},
+		},
+		{
+			Name:        "certificate-authority-data",
+			Description: "Certificate authority of the API server, base64 of the PEM as in a kubeconfig's certificate-authority-data, with server. When empty, the system's roots are trusted.",
+			Accepted:    "base64 of one or more PEM certificates",
+			Kind:        KindString,
+			InFile:      true,
+			set: func(c *Config, v, shown string) string {
+				pem, problem := parseCertificateAuthority(v)
+				if problem != "" {
+					return shown + " " + problem
+				}
+				c.CertificateAuthority = pem
+				return ""
+			},
 		},
 		{
 			Name:        "namespace",

@@ -48,10 +48,10 @@ func TestNamesCoverConfig(t *testing.T) {
 	for _, i := range Names() {
 		in[i.Name] = ""
 	}
-	assert.Len(t, in, 44)
+	assert.Len(t, in, 48)
 	assert.Contains(t, in, "replicas")
 	for _, name := range []string{
-		"environment", "kubeconfig", "context", "namespace", "deployment", "container", "image", "manifests",
+		"environment", "kubeconfig", "context", "auth", "audience", "server", "certificate-authority-data", "namespace", "deployment", "container", "image", "manifests",
 		"strategy", "service", "service-port", "url", "health-check-token", "health-paths", "smoke-tests",
 		"skip-tests", "timeout", "rollout-timeout", "monitor-duration", "monitor-interval", "alert-response-time",
 		"alert-error-rate", "alert-availability", "alert-consecutive-failures", "rollback-error-rate",

@@ -143,6 +143,14 @@ func crossCheck(c *Config, failed map[string]bool, ins []Input) []*InputError {
 		}
 	}
 
+	if c.Auth == AuthGitHubOIDC {
+		if c.Kubeconfig == "" && c.Server == "" && ok("kubeconfig", "server") {
+			add("server", "is not set and no kubeconfig is given; auth github-oidc needs the API server's address", accepted("server")+"; or a kubeconfig without users")
+		}
+	} else if c.Kubeconfig == "" && ok("kubeconfig", "auth") {
+		add("kubeconfig", "is required but not set", accepted("kubeconfig")+"; or set auth to github-oidc with server and certificate-authority-data")
+	}
+
 	if !ok("command") {
 		return errs
 	}

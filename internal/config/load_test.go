@@ -107,6 +107,12 @@ environments:
 		{name: "environment blank", inputs: with(v, "environment", "  \n"), input: "environment", problem: "is required but not set"},
 		{name: "environment control character", inputs: with(v, "environment", "prod\x1b[31m"), input: "environment", problem: "contains a control character"},
 		{name: "kubeconfig empty", inputs: with(v, "kubeconfig", ""), input: "kubeconfig", problem: "is required but not set"},
+		{name: "auth unknown", inputs: with(v, "auth", "aws"), input: "auth", problem: `"aws" is not an authentication method`},
+		{name: "audience with a control character", inputs: with(v, "audience", "a\x01b"), input: "audience", problem: "control"},
+		{name: "server not https", inputs: with(v, "server", "http://k8s.example.com"), input: "server", problem: "is not an https:// URL"},
+		{name: "github-oidc without server", inputs: with(with(v, "kubeconfig", ""), "auth", "github-oidc"), input: "server", problem: "auth github-oidc needs the API server's address"},
+		{name: "certificate-authority-data as PEM", inputs: with(v, "certificate-authority-data", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"), input: "certificate-authority-data", problem: "is PEM, not base64 of the PEM"},
+		{name: "certificate-authority-data not a certificate", inputs: with(v, "certificate-authority-data", "aGVsbG8="), input: "certificate-authority-data", problem: "does not decode to a PEM certificate"},
 		{name: "context control character", inputs: with(v, "context", "ci\x00ctx"), input: "context", problem: "control character"},
 		{name: "namespace upper case", inputs: with(v, "namespace", "Payments"), input: "namespace", problem: `"Payments" may only contain lowercase letters`},
 		{name: "namespace too long", inputs: with(v, "namespace", strings.Repeat("n", 64)), input: "namespace", problem: "longer than 63"},
@@ -184,7 +190,7 @@ environments:
 		{name: "file secret in environment", inputs: v, files: map[string]string{DefaultConfigPath: "environments:\n  staging:\n    alert-webhook-secret: filecanary-hmac\n"}, input: "config", problem: `key "alert-webhook-secret" in .github/greenlight.yml under environments.staging is a secret`, accepted: "pass alert-webhook-secret as an input from a GitHub secret"},
 		{name: "file kubeconfig", inputs: v, files: map[string]string{DefaultConfigPath: "defaults:\n  kubeconfig: |\n    apiVersion: v1\n    token: filecanary-kube\n"}, input: "config", problem: `key "kubeconfig"`, accepted: "pass kubeconfig as an input from a GitHub secret"},
 		{name: "file unknown key", inputs: v, files: map[string]string{DefaultConfigPath: "environments:\n  production:\n    replica: 3\n  staging: {}\n"}, input: "config", problem: `unknown key "replica" in .github/greenlight.yml under environments.production (did you mean "replicas"?)`, accepted: "namespace, deployment"},
-		{name: "file snake case key", inputs: v, files: map[string]string{DefaultConfigPath: "defaults:\n  monitor_duration: 5m\n"}, input: "config", problem: `did you mean "monitor-duration"?`, accepted: "one of these keys: context, namespace"},
+		{name: "file snake case key", inputs: v, files: map[string]string{DefaultConfigPath: "defaults:\n  monitor_duration: 5m\n"}, input: "config", problem: `did you mean "monitor-duration"?`, accepted: "one of these keys: context, auth, audience"},
 		{name: "file unknown top-level key", inputs: v, files: map[string]string{DefaultConfigPath: "default:\n  namespace: payments\n"}, input: "config", problem: `unknown key "default" at the top of .github/greenlight.yml`, accepted: "defaults and environments"},
 		{name: "file per-run key", inputs: v, files: map[string]string{DefaultConfigPath: "defaults:\n  environment: production\n"}, input: "config", problem: `key "environment" in .github/greenlight.yml under defaults cannot be set in the file`, accepted: "pass environment as an input or flag"},
 		{name: "file not YAML", inputs: v, files: map[string]string{DefaultConfigPath: "defaults: [\n"}, input: "config", problem: "is not valid YAML", accepted: "defaults and environments"},
@@ -305,7 +311,7 @@ func TestLoadReportsEveryMistake(t *testing.T) {
 	for _, e := range InputErrors(err) {
 		names = append(names, e.Input)
 	}
-	assert.Equal(t, []string{"environment", "kubeconfig", "strategy", "url", "timeout", "min-samples", "deployment", "image"}, names)
+	assert.Equal(t, []string{"environment", "strategy", "url", "timeout", "min-samples", "kubeconfig", "deployment", "image"}, names)
 }
 
 func TestLoadDefaultsPerEnvironment(t *testing.T) {
@@ -333,6 +339,7 @@ func TestLoadDefaultsPerEnvironment(t *testing.T) {
 		GitHubDeployment:            true,
 		DeploymentID:                testSHA,
 		LockTimeout:                 5 * time.Minute,
+		Auth:                        AuthKubeconfig,
 	}
 	tests := []struct {
 		env      string

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/x509"
+	"encoding/base64"
 	"math"
 	"net/url"
 	"path/filepath"
@@ -304,4 +306,22 @@ func show(v string) string {
 		return strconv.Quote(string(r[:limit])+"…") + " (shortened)"
 	}
 	return strconv.Quote(v)
+}
+
+// parseCertificateAuthority decodes base64 of PEM certificates, as a
+// kubeconfig's certificate-authority-data holds them.
+func parseCertificateAuthority(v string) ([]byte, string) {
+	compact := strings.Join(strings.Fields(v), "")
+	data, err := base64.StdEncoding.DecodeString(compact)
+	if err != nil {
+		if strings.Contains(v, "-----BEGIN") {
+			return nil, "is PEM, not base64 of the PEM; encode it with base64 -w0"
+		}
+		return nil, "is not valid base64"
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, "does not decode to a PEM certificate"
+	}
+	return data, ""
 }

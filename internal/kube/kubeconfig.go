@@ -66,6 +66,10 @@ type Kubeconfig struct {
 	Namespace string
 	// Server is the API server URL, for messages.
 	Server string
+	// Exec is the chosen user's exec credential plugin, nil when it has
+	// none. REST still runs it; a caller that produces the same credential
+	// in process clears REST.ExecProvider.
+	Exec *clientcmdapi.ExecConfig
 }
 
 // LoadKubeconfig parses a kubeconfig held in a secret, base64-encoded
@@ -104,12 +108,16 @@ func LoadKubeconfig(secret string, contextName string) (*Kubeconfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: context %q: %s", ErrKubeconfigInvalid, name, redact(err.Error(), kubeconfigSecrets(cfg, secret)))
 	}
-	return &Kubeconfig{
+	kc := &Kubeconfig{
 		REST:      restCfg,
 		Context:   name,
 		Namespace: kctx.Namespace,
 		Server:    serverForMessages(restCfg.Host),
-	}, nil
+	}
+	if user := cfg.AuthInfos[kctx.AuthInfo]; user != nil && user.Exec != nil {
+		kc.Exec = user.Exec.DeepCopy()
+	}
+	return kc, nil
 }
 
 // decodeKubeconfigSecret returns the kubeconfig bytes, decoding base64 when

@@ -273,7 +273,7 @@ func checkActionYAML(t *testing.T, data []byte, image string) {
 		}
 	}
 	assert.ElementsMatch(t, names, keys(a.Inputs), "action.yml inputs are config.Names")
-	assert.Equal(t, []string{"environment", "kubeconfig"}, required)
+	assert.Equal(t, []string{"environment"}, required)
 	for name, in := range a.Inputs {
 		assert.Equal(t, slices.Contains(required, name), in.Required, "required of %s", name)
 		if name == "github-token" {

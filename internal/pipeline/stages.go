@@ -20,9 +20,15 @@ import (
 type permissionError struct {
 	missing []kube.Permission
 	rule    string
+	// who is the user the API server mapped the credential to; empty when
+	// it could not say.
+	who string
 }
 
 func (e *permissionError) Error() string {
+	if e.who != "" {
+		return fmt.Sprintf("the credential, which the API server maps to %s, lacks %d permission(s) the %s strategy needs (first: %s); nothing was changed", e.who, len(e.missing), "deploy", e.missing[0])
+	}
 	return fmt.Sprintf("the kubeconfig's credential lacks %d permission(s) the %s strategy needs (first: %s); nothing was changed", len(e.missing), "deploy", e.missing[0])
 }
 
@@ -56,7 +62,9 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 		return nil, fmt.Errorf("check permissions: %w", kube.ClassifyAPIError(err))
 	}
 	if len(missing) > 0 {
-		return nil, &permissionError{missing: missing, rule: kube.FormatRBACRule(missing)}
+		// Best effort: servers before 1.28 have no SelfSubjectReview.
+		who, _ := kube.WhoAmI(ctx, r.deps.Client)
+		return nil, &permissionError{missing: missing, rule: kube.FormatRBACRule(missing), who: who}
 	}
 	if len(r.objs) > 0 {
 		if _, err := r.deps.Applier.Apply(ctx, r.objs, cfg.Namespace, true); err != nil {

@@ -41,6 +41,9 @@ type Options struct {
 	// stand-in. It needs root; one real node runs per machine at a time, so
 	// a second cluster asking for one waits.
 	RealNode bool
+	// OIDC starts a GitHub-style OIDC issuer that kube-apiserver trusts
+	// through --authentication-config; see Cluster.OIDC.
+	OIDC bool
 }
 
 // Cluster is a running test cluster.
@@ -62,6 +65,9 @@ type Cluster struct {
 	strictRouter *Router
 	cancel       context.CancelFunc
 	log          io.Writer
+	// oidc and oidcAudience are set with Options.OIDC.
+	oidc         *OIDCIssuer
+	oidcAudience string
 }
 
 // Start builds the binaries if needed and starts a cluster. The caller must
@@ -121,7 +127,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := os.WriteFile(egressFile, []byte(egressConfig(socket)), 0o644); err != nil {
 		return nil, fmt.Errorf("write egress selector configuration: %w", err)
 	}
-	if err := c.startControlPlane(egressFile, nil); err != nil {
+	if err := c.startControlPlane(egressFile, nil, opts.OIDC); err != nil {
 		return nil, err
 	}
 	if err := c.startControllerManager(controllers); err != nil {
@@ -142,7 +148,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	return c, ctx.Err()
 }
 
-func (c *Cluster) startControlPlane(egressFile string, extraArgs map[string]string) error {
+func (c *Cluster) startControlPlane(egressFile string, extraArgs map[string]string, oidc bool) error {
 	apiLog, err := os.Create(filepath.Join(c.workDir, "kube-apiserver.log"))
 	if err != nil {
 		return fmt.Errorf("create API server log: %w", err)
@@ -158,6 +164,11 @@ func (c *Cluster) startControlPlane(egressFile string, extraArgs map[string]stri
 	}
 	for k, v := range extraArgs {
 		api.Configure().Set(k, v)
+	}
+	if oidc {
+		if err := c.configureOIDC(api); err != nil {
+			return err
+		}
 	}
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory:    c.bins.Dir,
@@ -270,6 +281,9 @@ func (c *Cluster) Stop() {
 	}
 	if c.egress != nil {
 		c.egress.close()
+	}
+	if c.oidc != nil {
+		c.oidc.Close()
 	}
 	killProcessesUsing(c.workDir)
 	_ = os.RemoveAll(c.workDir)

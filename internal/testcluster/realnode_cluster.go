@@ -25,7 +25,7 @@ func (c *Cluster) startRealNodeCluster(ctx context.Context, opts Options, bins N
 		"service-cluster-ip-range": realNodeServices.String(),
 		"advertise-address":        nodeIP(),
 		"authorization-mode":       "Node,RBAC",
-	}); err != nil {
+	}, opts.OIDC); err != nil {
 		return err
 	}
 	// nodelifecycle removes the not-ready taint the kubelet registers with.

@@ -21,6 +21,8 @@ import (
 // that do not need it (or `go test -short`) pay nothing. Stop it from
 // TestMain after m.Run.
 type Shared struct {
+	// OIDC starts the cluster with Options.OIDC.
+	OIDC    bool
 	once    sync.Once
 	cluster *Cluster
 	err     error
@@ -38,7 +40,7 @@ func (s *Shared) Get(t testing.TB) *Cluster {
 		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 		defer cancel()
 		var log io.Writer = os.Stderr
-		s.cluster, s.err = Start(ctx, Options{Log: log})
+		s.cluster, s.err = Start(ctx, Options{Log: log, OIDC: s.OIDC})
 	})
 	if s.err != nil {
 		t.Fatalf("start test cluster: %v", s.err)

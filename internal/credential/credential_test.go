@@ -1,0 +1,329 @@
+package credential
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/ebeautything/greenlight/internal/kube"
+)
+
+func mapEnv(m map[string]string) Env {
+	return Env{Getenv: func(k string) string { return m[k] }}
+}
+
+// stsServer is a fake AWS STS that records each form it receives.
+type stsServer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	forms []url.Values
+}
+
+func newSTS(t *testing.T) *stsServer {
+	s := &stsServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		s.mu.Lock()
+		s.forms = append(s.forms, r.Form)
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "text/xml")
+		action := r.Form.Get("Action")
+		exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		fmt.Fprintf(w, `<%sResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><%sResult><Credentials><AccessKeyId>ASIAASSUMED</AccessKeyId><SecretAccessKey>assumedSecretKey000</SecretAccessKey><SessionToken>assumedSession000</SessionToken><Expiration>%s</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::111122223333:assumed-role/deployer/greenlight</Arn><AssumedRoleId>AROA:greenlight</AssumedRoleId></AssumedRoleUser></%sResult></%sResponse>`, action, action, exp, action, action)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// checkEKSToken checks a token against what aws-iam-authenticator's
+// verifier accepts: the prefix, base64url of an https STS URL, path "/",
+// GetCallerIdentity 2011-06-15, SigV4 with x-k8s-aws-id signed, a
+// presign expiry no longer than 15 minutes and a fresh X-Amz-Date.
+func checkEKSToken(t *testing.T, tok, cluster, accessKey, region string) url.Values {
+	t.Helper()
+	require.True(t, strings.HasPrefix(tok, "k8s-aws-v1."))
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(tok, "k8s-aws-v1."))
+	require.NoError(t, err, "base64url without padding")
+	u, err := url.Parse(string(raw))
+	require.NoError(t, err)
+	q := u.Query()
+	assert.Equal(t, "/", u.Path)
+	assert.Equal(t, "GetCallerIdentity", q.Get("Action"))
+	assert.Equal(t, "2011-06-15", q.Get("Version"))
+	assert.Equal(t, "AWS4-HMAC-SHA256", q.Get("X-Amz-Algorithm"))
+	assert.Equal(t, "60", q.Get("X-Amz-Expires"))
+	signed := strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
+	assert.Contains(t, signed, "host")
+	assert.Contains(t, signed, "x-k8s-aws-id")
+	cred := strings.Split(q.Get("X-Amz-Credential"), "/")
+	require.Len(t, cred, 5)
+	assert.Equal(t, []string{accessKey, region, "sts", "aws4_request"}, []string{cred[0], cred[2], cred[3], cred[4]})
+	date, err := time.Parse("20060102T150405Z", q.Get("X-Amz-Date"))
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now(), date, time.Minute)
+	assert.Len(t, q.Get("X-Amz-Signature"), 64)
+	return q
+}
+
+func TestEKSTokenWithStaticCredentials(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/eks-aws-iam-authenticator.yaml")
+	require.NoError(t, err)
+	kc, err := kube.LoadKubeconfig(string(data), "")
+	require.NoError(t, err)
+	src, err := ForExec(context.Background(), kc.Exec, mapEnv(map[string]string{
+		"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY", "AWS_SECRET_ACCESS_KEY": "secretKeyMarker123", "AWS_SESSION_TOKEN": "sessionTokenMarker456", "AWS_REGION": "eu-west-1",
+	}))
+	require.NoError(t, err)
+	tok, err := src.Token()
+	require.NoError(t, err)
+	q := checkEKSToken(t, tok.AccessToken, "my-cluster", "AKIAEXAMPLEKEY", "eu-west-1")
+	raw, _ := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(tok.AccessToken, "k8s-aws-v1."))
+	u, _ := url.Parse(string(raw))
+	assert.Equal(t, "https", u.Scheme)
+	assert.Equal(t, "sts.eu-west-1.amazonaws.com", u.Host, "a host the verifier accepts")
+	assert.Equal(t, "sessionTokenMarker456", q.Get("X-Amz-Security-Token"))
+	assert.NotContains(t, string(raw), "secretKeyMarker123")
+	assert.WithinDuration(t, time.Now().Add(14*time.Minute), tok.Expiry, time.Minute)
+}
+
+func TestEKSAWSCLIKubeconfigAssumesRoleThroughSTS(t *testing.T) {
+	t.Parallel()
+	sts := newSTS(t)
+	data, err := os.ReadFile("testdata/eks-aws-cli.yaml")
+	require.NoError(t, err)
+	kc, err := kube.LoadKubeconfig(string(data), "")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "web-identity")
+	require.NoError(t, os.WriteFile(tokenFile, []byte("webIdentityJWTMarker"), 0o600))
+	src, err := ForExec(context.Background(), kc.Exec, mapEnv(map[string]string{
+		// As aws-actions/configure-aws-credentials leaves web identity.
+		"AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile, "AWS_ROLE_ARN": "arn:aws:iam::111122223333:role/github",
+		"AWS_ENDPOINT_URL_STS": sts.URL, "AWS_CONFIG_FILE": filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"),
+	}))
+	require.NoError(t, err)
+	tok, err := src.Token()
+	require.NoError(t, err)
+	checkEKSToken(t, tok.AccessToken, "my-cluster", "ASIAASSUMED", "us-west-2")
+
+	sts.mu.Lock()
+	defer sts.mu.Unlock()
+	require.Len(t, sts.forms, 2, "web identity, then the kubeconfig's --role-arn")
+	web, assume := sts.forms[0], sts.forms[1]
+	assert.Equal(t, "AssumeRoleWithWebIdentity", web.Get("Action"))
+	assert.Equal(t, "2011-06-15", web.Get("Version"))
+	assert.Equal(t, "arn:aws:iam::111122223333:role/github", web.Get("RoleArn"))
+	assert.Equal(t, "webIdentityJWTMarker", web.Get("WebIdentityToken"))
+	assert.NotEmpty(t, web.Get("RoleSessionName"))
+	assert.Equal(t, "AssumeRole", assume.Get("Action"))
+	assert.Equal(t, "arn:aws:iam::111122223333:role/deployer", assume.Get("RoleArn"))
+	assert.Equal(t, "greenlight", assume.Get("RoleSessionName"))
+}
+
+func TestEKSWithoutCredentialsNamesWhatWasLookedFor(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/eks-aws-iam-authenticator.yaml")
+	require.NoError(t, err)
+	kc, err := kube.LoadKubeconfig(string(data), "")
+	require.NoError(t, err)
+	_, err = ForExec(context.Background(), kc.Exec, mapEnv(nil))
+	var ee *ExecError
+	require.ErrorAs(t, err, &ee)
+	assert.Contains(t, err.Error(), `"aws-iam-authenticator"`)
+	assert.Contains(t, err.Error(), "AWS_WEB_IDENTITY_TOKEN_FILE")
+	assert.Contains(t, err.Error(), "configure-aws-credentials")
+}
+
+func TestEKSTokenRefreshedBeforeExpiry(t *testing.T) {
+	t.Parallel()
+	data, _ := os.ReadFile("testdata/eks-aws-iam-authenticator.yaml")
+	kc, err := kube.LoadKubeconfig(string(data), "")
+	require.NoError(t, err)
+	src, err := ForExec(context.Background(), kc.Exec, mapEnv(map[string]string{"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY", "AWS_SECRET_ACCESS_KEY": "s"}))
+	require.NoError(t, err)
+	eks := src.TokenSource.(*eksSource)
+	eks.lifetime = 1500 * time.Millisecond
+	r := NewRefresher(src, nil)
+	first, err := r.Token()
+	require.NoError(t, err)
+	again, _ := r.Token()
+	assert.Equal(t, first.AccessToken, again.AccessToken, "cached while fresh")
+	time.Sleep(1300 * time.Millisecond) // past 80% of the lifetime, before expiry
+	assert.True(t, time.Now().Before(first.Expiry))
+	next, err := r.Token()
+	require.NoError(t, err)
+	assert.NotEqual(t, first.AccessToken, next.AccessToken, "a new token before the old one expired")
+}
+
+// counting is a token source that hands out numbered tokens.
+type counting struct {
+	n        atomic.Int32
+	lifetime time.Duration
+}
+
+func (c *counting) Token() (*oauth2.Token, error) {
+	n := c.n.Add(1)
+	return &oauth2.Token{AccessToken: fmt.Sprint("t", n), Expiry: time.Now().Add(c.lifetime)}, nil
+}
+
+func TestRefresherResetsAfterUnauthorized(t *testing.T) {
+	t.Parallel()
+	c := &counting{lifetime: time.Hour}
+	r := NewRefresher(c, nil)
+	tok, _ := r.Token()
+	assert.Equal(t, "t1", tok.AccessToken)
+	r.ResetTokenOlderThan(time.Now().Add(time.Second))
+	tok, _ = r.Token()
+	assert.Equal(t, "t2", tok.AccessToken)
+}
+
+func TestGKEServiceAccountFileFromHostWorkspace(t *testing.T) {
+	t.Parallel()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	var got url.Values
+	google := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		got = r.PostForm
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"ya29.gkeAccessMarker","token_type":"Bearer","expires_in":3599}`)
+	}))
+	t.Cleanup(google.Close)
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: must(x509.MarshalPKCS8PrivateKey(key))})
+	creds, _ := json.Marshal(map[string]string{
+		"type": "service_account", "project_id": "my-project", "private_key_id": "k1", "private_key": string(keyPEM),
+		"client_email": "deployer@my-project.iam.gserviceaccount.com", "client_id": "1", "token_uri": google.URL + "/token",
+	})
+	// google-github-actions/auth writes gha-creds-*.json in the workspace and
+	// exports its host path; the container sees it under GITHUB_WORKSPACE.
+	workspace := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(workspace, "gha-creds-0123.json"), creds, 0o600))
+	data, _ := os.ReadFile("testdata/gke-gcloud.yaml")
+	kc, err := kube.LoadKubeconfig(string(data), "")
+	require.NoError(t, err)
+	src, err := ForExec(context.Background(), kc.Exec, mapEnv(map[string]string{
+		"GOOGLE_APPLICATION_CREDENTIALS": "/home/runner/work/shop/shop/gha-creds-0123.json",
+		"RUNNER_WORKSPACE":               "/home/runner/work/shop",
+		"GITHUB_WORKSPACE":               workspace,
+	}))
+	require.NoError(t, err)
+	tok, err := src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, "ya29.gkeAccessMarker", tok.AccessToken)
+	assert.Equal(t, "urn:ietf:params:oauth:grant-type:jwt-bearer", got.Get("grant_type"))
+	parts := strings.Split(got.Get("assertion"), ".")
+	require.Len(t, parts, 3)
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims map[string]any
+	require.NoError(t, json.Unmarshal(payload, &claims))
+	assert.Equal(t, "deployer@my-project.iam.gserviceaccount.com", claims["iss"])
+	assert.Equal(t, google.URL+"/token", claims["aud"])
+	assert.Equal(t, strings.Join(gkeScopes, " "), claims["scope"])
+}
+
+func TestGKEWithoutCredentials(t *testing.T) {
+	t.Parallel()
+	data, _ := os.ReadFile("testdata/gke-gcloud.yaml")
+	kc, err := kube.LoadKubeconfig(string(data), "")
+	require.NoError(t, err)
+	_, err = ForExec(context.Background(), kc.Exec, mapEnv(nil))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "GOOGLE_APPLICATION_CREDENTIALS")
+	assert.Contains(t, err.Error(), "google-github-actions/auth")
+}
+
+func TestAKSWorkloadIdentityAgainstFakeEntraID(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var got url.Values
+	var aad *httptest.Server
+	aad = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/openid-configuration") {
+			tenant := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
+			fmt.Fprintf(w, `{"token_endpoint":"%[1]s/%[2]s/oauth2/v2.0/token","issuer":"%[1]s/%[2]s/v2.0","authorization_endpoint":"%[1]s/%[2]s/oauth2/v2.0/authorize"}`, aad.URL, tenant)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		form, _ := url.ParseQuery(string(body))
+		mu.Lock()
+		got = form
+		mu.Unlock()
+		fmt.Fprint(w, `{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"aksAccessMarker"}`)
+	}))
+	t.Cleanup(aad.Close)
+	fed := filepath.Join(t.TempDir(), "federated")
+	require.NoError(t, os.WriteFile(fed, []byte("federatedJWTMarker"), 0o600))
+	data, _ := os.ReadFile("testdata/aks-workloadidentity.yaml")
+	kc, err := kube.LoadKubeconfig(string(data), "")
+	require.NoError(t, err)
+	env := mapEnv(map[string]string{
+		"AZURE_CLIENT_ID": "11111111-1111-1111-1111-111111111111", "AZURE_TENANT_ID": "22222222-2222-2222-2222-222222222222",
+		"AZURE_FEDERATED_TOKEN_FILE": fed, "AZURE_AUTHORITY_HOST": aad.URL + "/",
+	})
+	env.HTTPClient = aad.Client()
+	src, err := ForExec(context.Background(), kc.Exec, env)
+	require.NoError(t, err)
+	tok, err := src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, "aksAccessMarker", tok.AccessToken)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, "client_credentials", got.Get("grant_type"))
+	assert.Equal(t, "11111111-1111-1111-1111-111111111111", got.Get("client_id"))
+	assert.Equal(t, "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", got.Get("client_assertion_type"))
+	assert.Equal(t, "federatedJWTMarker", got.Get("client_assertion"))
+	assert.Contains(t, got.Get("scope"), "6dae42f8-4368-4678-94ff-3960e28e3630/.default")
+}
+
+func TestAKSAzureCLIModeSaysWhichModeToUse(t *testing.T) {
+	t.Parallel()
+	data, _ := os.ReadFile("testdata/aks-azurecli.yaml")
+	kc, err := kube.LoadKubeconfig(string(data), "")
+	require.NoError(t, err)
+	_, err = ForExec(context.Background(), kc.Exec, mapEnv(nil))
+	var ee *ExecError
+	require.ErrorAs(t, err, &ee)
+	assert.Contains(t, err.Error(), "azurecli")
+	assert.Contains(t, err.Error(), "workloadidentity")
+	assert.Contains(t, err.Error(), "spn")
+}
+
+func TestExecUnknownPluginNamesSupportedWays(t *testing.T) {
+	t.Parallel()
+	src, err := ForExec(context.Background(), &clientcmdapi.ExecConfig{Command: "/usr/local/bin/oci", Args: []string{"ce", "cluster", "generate-token"}}, mapEnv(nil))
+	assert.Nil(t, src)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"/usr/local/bin/oci ce cluster generate-token"`)
+	assert.Contains(t, err.Error(), "gke-gcloud-auth-plugin")
+	assert.Contains(t, err.Error(), "github-oidc")
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
