@@ -63,6 +63,9 @@ type Plan struct {
 	ManifestKinds []schema.GroupVersionKind
 	// UsesLease is true when a Lease serialises concurrent deployments.
 	UsesLease bool
+	// ChecksThroughAPIServer is true when health checks reach the app
+	// through the API server's service proxy (no public URL).
+	ChecksThroughAPIServer bool
 }
 
 // RequiredPermissions lists every permission plan needs, each once, in a
@@ -87,11 +90,18 @@ func RequiredPermissions(plan Plan) []Permission {
 	if plan.UsesLease {
 		add("coordination.k8s.io", "leases", ns, "get", "create", "update")
 	}
+	// The endpoints proof that traffic reaches the new version reads the
+	// Service and its EndpointSlices, whatever the strategy.
+	add("", "services", ns, "get")
+	add("discovery.k8s.io", "endpointslices", ns, "list", "watch")
 	if plan.Strategy == strategyBlueGreen {
-		// A second Deployment per colour, and the Service selector switch.
+		// A second Deployment per colour, the preview Service, and the
+		// Service selector switch.
 		add("apps", "deployments", ns, "create", "update", "delete")
-		add("", "services", ns, "get", "update", "patch")
-		add("discovery.k8s.io", "endpointslices", ns, "list", "watch")
+		add("", "services", ns, "create", "update", "patch")
+	}
+	if plan.ChecksThroughAPIServer {
+		add("", "services/proxy", ns, "get")
 	}
 	for _, gvk := range plan.ManifestKinds {
 		if gvk.Kind == "" || strings.HasSuffix(gvk.Kind, "List") {

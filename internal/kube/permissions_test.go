@@ -47,9 +47,23 @@ func TestRequiredPermissionsRolling(t *testing.T) {
 		p("", "configmaps", "get"), p("", "configmaps", "create"), p("", "configmaps", "update"),
 		p("", "events", "list"),
 		p("", "pods", "list"), p("", "pods", "watch"),
+		p("", "services", "get"),
 		p("apps", "deployments", "get"), p("apps", "deployments", "list"), p("apps", "deployments", "watch"), p("apps", "deployments", "patch"),
 		p("apps", "replicasets", "list"), p("apps", "replicasets", "watch"),
+		p("discovery.k8s.io", "endpointslices", "list"), p("discovery.k8s.io", "endpointslices", "watch"),
 	}, got)
+}
+
+// TestRequiredPermissionsWithoutManifests: an image-only blue-green deploy
+// still creates its preview Service, and checks without a public URL go
+// through the service proxy.
+func TestRequiredPermissionsWithoutManifests(t *testing.T) {
+	t.Parallel()
+	got := RequiredPermissions(Plan{Strategy: "blue-green", Namespace: "payments", ChecksThroughAPIServer: true})
+	assert.Contains(t, got, Permission{Resource: "services", Verb: "create", Namespace: "payments"})
+	assert.Contains(t, got, Permission{Resource: "services/proxy", Verb: "get", Namespace: "payments"})
+	withURL := RequiredPermissions(Plan{Strategy: "rolling", Namespace: "payments"})
+	assert.NotContains(t, withURL, Permission{Resource: "services/proxy", Verb: "get", Namespace: "payments"})
 }
 
 func TestRequiredPermissionsBlueGreen(t *testing.T) {
