@@ -218,14 +218,6 @@ func withEnv(env ...corev1.EnvVar) appOption {
 	return func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Env = env }
 }
 
-// surgeAll makes a rolling update start every new pod at once, so a new
-// version's pods start (and, with SAMPLEAPP_FAIL_AFTER, fail) together.
-func surgeAll(d *appsv1.Deployment) {
-	all, none := intstr.FromString("100%"), intstr.FromInt32(0)
-	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
-		RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &all, MaxUnavailable: &none}}
-}
-
 // appObjects are the Deployment and Service of the sample app: two
 // replicas, a readiness probe every second, as the other packages' tests
 // deploy it.
