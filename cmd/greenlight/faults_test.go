@@ -583,6 +583,9 @@ func TestFaultTable(t *testing.T) {
 
 	for _, c := range cells {
 		t.Run(c.name(), func(t *testing.T) {
+			if c.env == nil {
+				t.Fatal("the cell never ran: its test environment failed to start (the errors above say why)")
+			}
 			t.Logf("%s; the proxy saw %d requests, the fault hit %d, %d of them while %s ran", c.v, c.counts.Requests, c.counts.Faulted, c.hits, c.stage)
 			failures := cellFailures(c.v, c.inStage, c.hits, c.reachable, want[c.deploy.title][c.fault][c.stage], updateGolden())
 			for _, f := range failures {

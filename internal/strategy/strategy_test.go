@@ -129,7 +129,9 @@ func TestBlueGreenAdoptDeploySwitchBackWithoutFailedRequests(t *testing.T) {
 	}
 	assert.Positive(t, versions["v3"])
 	require.Len(t, previews, 2)
-	assert.Equal(t, Preview{Namespace: e.ns, Service: "shop-preview", Port: "http", Color: Blue}, previews[0])
+	assert.Equal(t, Preview{Namespace: e.ns, Service: "shop-preview", Port: "http", Color: Blue,
+		Deployment: "shop-blue", PreviousImage: "sampleapp:v1",
+		Selector: map[string]string{"app": "shop", kube.ColorLabel: string(Blue)}, Replicas: 2}, previews[0])
 
 	// The state is read from the cluster: a fresh strategy value finds blue active.
 	again, err := (&BlueGreen{Client: e.client, Applier: e.applier(t)}).Deploy(ctx, Target{Namespace: e.ns, Deployment: "shop", Service: "shop", Image: "sampleapp:v2"})

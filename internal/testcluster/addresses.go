@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -20,17 +21,22 @@ var (
 	planNetwork = netip.MustParsePrefix("198.51.100.0/24")
 	// realNodePods are the real node's pods, on its bridge; .1 is the
 	// bridge's gateway address and the node's IP.
-	realNodePods = netip.MustParsePrefix("198.51.100.0/25")
+	realNodePods = netip.MustParsePrefix("198.51.100.0/26")
 	// realNodeServices are the real node's ClusterIPs, routed to its bridge
 	// so a request sent before kube-proxy's rules exist stays local.
 	realNodeServices = netip.MustParsePrefix("198.51.100.128/26")
-	// standInNamespaces are the stand-in's per-pod network namespaces.
-	standInNamespaces = netip.MustParsePrefix("198.51.100.192/27")
+	// standInNamespaces are the stand-in's per-pod network namespaces,
+	// shared by every cluster on the machine through per-address locks.
+	standInNamespaces = netip.MustParsePrefix("198.51.100.192/26")
 	// podNetwork is the stand-in's never-dialled pod IPs: the egress proxy
 	// and the router translate them to the loopback ports where the pods'
-	// apps listen.
-	podNetwork = netip.MustParsePrefix("198.51.100.224/27")
+	// apps listen. Each cluster has the whole range: the kernel never sees
+	// these addresses.
+	podNetwork = netip.MustParsePrefix("198.51.100.64/26")
 )
+
+// errNoFreeAddress is a used-up pod range: the pod waits for an address.
+var errNoFreeAddress = errors.New("no free pod address")
 
 // installUnreachablePlan installs the `unreachable 198.51.100.0/24` route;
 // replacing it makes a second install a no-op. It needs root.
@@ -88,16 +94,14 @@ func newAddressBook() *addressBook {
 func (b *addressBook) allocate() (netip.Addr, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for ip := podNetwork.Addr().Next(); podNetwork.Contains(ip); ip = ip.Next() {
-		if ip.As4()[3] == 255 {
-			break
-		}
+	// Neither the range's first nor its last address, as on a real subnet.
+	for ip := podNetwork.Addr().Next(); podNetwork.Contains(ip.Next()); ip = ip.Next() {
 		if !b.inUse[ip] {
 			b.inUse[ip] = true
 			return ip, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("no free pod address in %s", podNetwork)
+	return netip.Addr{}, fmt.Errorf("%w in %s", errNoFreeAddress, podNetwork)
 }
 
 // release frees a pod IP and forgets its routes.
@@ -134,8 +138,8 @@ func (b *addressBook) resolve(hostport string) (string, error) {
 		return "", fmt.Errorf("address %q: %w", hostport, err)
 	}
 	ip, err := netip.ParseAddr(host)
-	if err != nil || !podNetwork.Contains(ip) {
-		return "", fmt.Errorf("address %q is not a pod address in %s", hostport, podNetwork)
+	if err != nil || !(podNetwork.Contains(ip) || standInNamespaces.Contains(ip)) {
+		return "", fmt.Errorf("address %q is not a pod address in %s or %s", hostport, podNetwork, standInNamespaces)
 	}
 	port, err := strconv.Atoi(portText)
 	if err != nil {

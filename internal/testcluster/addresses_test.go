@@ -23,29 +23,41 @@ func TestAddressBook(t *testing.T) {
 	require.NoError(t, err)
 	second, err := b.allocate()
 	require.NoError(t, err)
-	assert.Equal(t, "198.51.100.225", first.String())
-	assert.Equal(t, "198.51.100.226", second.String())
+	assert.Equal(t, "198.51.100.65", first.String())
+	assert.Equal(t, "198.51.100.66", second.String())
 
 	b.route(first, 8080, "127.0.0.1:1111")
 	b.route(first, 0, "127.0.0.1:1111")
-	got, err := b.resolve("198.51.100.225:8080")
+	got, err := b.resolve("198.51.100.65:8080")
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:1111", got)
-	got, err = b.resolve("198.51.100.225:9999")
+	got, err = b.resolve("198.51.100.65:9999")
 	require.NoError(t, err, "an undeclared port reaches the first container")
 	assert.Equal(t, "127.0.0.1:1111", got)
 
-	for _, refused := range []string{"198.51.100.226:80", "198.51.100.1:80", "10.0.0.1:80", "8.8.8.8:53", "localhost:80", "garbage"} {
+	for _, refused := range []string{"198.51.100.66:80", "198.51.100.1:80", "10.0.0.1:80", "8.8.8.8:53", "localhost:80", "garbage"} {
 		_, err := b.resolve(refused)
 		assert.Error(t, err, refused)
 	}
 
 	b.release(first)
-	_, err = b.resolve("198.51.100.225:8080")
+	_, err = b.resolve("198.51.100.65:8080")
 	assert.Error(t, err, "a released address has no routes")
 	again, err := b.allocate()
 	require.NoError(t, err)
 	assert.Equal(t, first, again, "addresses of deleted pods are reused")
+
+	// The range has room for 62 pods; the 63rd waits for an address.
+	for range 60 {
+		_, err := b.allocate()
+		require.NoError(t, err)
+	}
+	_, err = b.allocate()
+	require.ErrorIs(t, err, errNoFreeAddress)
+	b.release(second)
+	again, err = b.allocate()
+	require.NoError(t, err)
+	assert.Equal(t, second, again)
 }
 
 func TestImageTag(t *testing.T) {

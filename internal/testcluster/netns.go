@@ -28,15 +28,9 @@ const (
 	sandboxVethPrefix = "glv"
 )
 
-var (
-	// sandboxNetwork is the stand-in's per-pod namespaces range of the
-	// address plan; the bridge holds its first usable address.
-	sandboxNetwork = netip.MustParsePrefix("198.51.100.192/27")
-	sandboxGateway = netip.MustParseAddr("198.51.100.193")
-	// planRange is made unreachable before any sub-range is routed, so no
-	// packet for it ever leaves through the default gateway.
-	planRange = netip.MustParsePrefix("198.51.100.0/24")
-)
+// sandboxGateway is the stand-in bridge's address: the first usable one of
+// its range.
+var sandboxGateway = standInNamespaces.Addr().Next()
 
 // sandboxLockDir holds one lock file per pod address (held while a pod uses
 // it, released by the kernel when its process dies) and the bridge's lock.
@@ -87,7 +81,7 @@ func ipCmd(args ...string) error {
 func (s *sandboxes) setupHost() error {
 	// Namespaces a killed run left behind go first.
 	reapSandboxes()
-	if err := ipCmd("route", "replace", "unreachable", planRange.String()); err != nil {
+	if err := installUnreachablePlan(); err != nil {
 		return err
 	}
 	if _, err := os.Stat("/sys/class/net/" + sandboxBridge); err != nil {
@@ -95,7 +89,7 @@ func (s *sandboxes) setupHost() error {
 			return err
 		}
 	}
-	if err := ipCmd("addr", "replace", fmt.Sprintf("%s/%d", sandboxGateway, sandboxNetwork.Bits()), "dev", sandboxBridge); err != nil {
+	if err := ipCmd("addr", "replace", fmt.Sprintf("%s/%d", sandboxGateway, standInNamespaces.Bits()), "dev", sandboxBridge); err != nil {
 		return err
 	}
 	if err := ipCmd("link", "set", sandboxBridge, "up"); err != nil {
@@ -126,7 +120,7 @@ func (s *sandboxes) create() (*sandbox, error) {
 	if err := s.setupHost(); err != nil {
 		return nil, err
 	}
-	for ip := sandboxGateway.Next(); sandboxNetwork.Contains(ip.Next()); ip = ip.Next() {
+	for ip := sandboxGateway.Next(); standInNamespaces.Contains(ip.Next()); ip = ip.Next() {
 		if s.live[ip] != nil {
 			continue
 		}
@@ -149,7 +143,7 @@ func (s *sandboxes) create() (*sandbox, error) {
 		s.live[ip] = sb
 		return sb, nil
 	}
-	return nil, fmt.Errorf("no free pod address in %s", sandboxNetwork)
+	return nil, fmt.Errorf("%w in %s", errNoFreeAddress, standInNamespaces)
 }
 
 // release removes a pod's namespace and frees its address.
@@ -219,7 +213,7 @@ func (sb *sandbox) build() error {
 		{"netns", "add", sb.name},
 		{"link", "add", sb.veth, "type", "veth", "peer", "name", "eth0", "netns", sb.name},
 		{"link", "set", sb.veth, "master", sandboxBridge, "up"},
-		{"-n", sb.name, "addr", "add", fmt.Sprintf("%s/%d", sb.ip, sandboxNetwork.Bits()), "dev", "eth0"},
+		{"-n", sb.name, "addr", "add", fmt.Sprintf("%s/%d", sb.ip, standInNamespaces.Bits()), "dev", "eth0"},
 		{"-n", sb.name, "link", "set", "eth0", "up"},
 		{"-n", sb.name, "link", "set", "lo", "up"},
 	}

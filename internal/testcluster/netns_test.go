@@ -90,7 +90,7 @@ func TestPodinfoRunsInPodNamespaces(t *testing.T) {
 	pods := podsOf(t, client, ns, "app=podinfo")
 	require.Len(t, pods, 2)
 	for _, p := range pods {
-		assert.True(t, sandboxNetwork.Contains(mustAddr(t, p.Status.PodIP)), "pod IP %s in %s", p.Status.PodIP, sandboxNetwork)
+		assert.True(t, standInNamespaces.Contains(mustAddr(t, p.Status.PodIP)), "pod IP %s in %s", p.Status.PodIP, standInNamespaces)
 	}
 
 	cfg := c.Config()
@@ -166,7 +166,7 @@ func TestPodinfoSandboxWithoutCluster(t *testing.T) {
 			boxes.close()
 		}
 	})
-	assert.True(t, sandboxNetwork.Contains(sb.ip))
+	assert.True(t, standInNamespaces.Contains(sb.ip))
 	img, ok := publicImageOf(spec.Image)
 	require.True(t, ok)
 	root, err := newImageRoot(t.TempDir(), img, apps)

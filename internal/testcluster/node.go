@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -363,20 +364,16 @@ func (r *podRunner) stop() { r.stopOnce.Do(func() { close(r.stopCh) }) }
 
 func (r *podRunner) run() {
 	if r.runsPublicApp() {
-		if err := r.createSandbox(); err != nil {
-			fmt.Fprintf(r.n.log, "testcluster: pod %s/%s: %v\n", r.pod.Namespace, r.pod.Name, err)
-			r.n.event(r.pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: "+err.Error(), "kubelet")
+		if !r.setUpNetwork(r.createSandbox) {
 			return
 		}
 		defer r.removeSandbox()
 	} else {
-		ip, err := r.n.addrs.allocate()
-		if err != nil {
-			fmt.Fprintf(r.n.log, "testcluster: pod %s/%s: %v\n", r.pod.Namespace, r.pod.Name, err)
+		allocate := func() (err error) { r.ip, err = r.n.addrs.allocate(); return err }
+		if !r.setUpNetwork(allocate) {
 			return
 		}
-		r.ip = ip
-		defer r.n.addrs.release(ip)
+		defer r.n.addrs.release(r.ip)
 	}
 	r.start = time.Now()
 	defer r.shutdownContainers()
@@ -402,6 +399,40 @@ func (r *podRunner) run() {
 			if r.tick(now) {
 				r.push()
 			}
+		}
+	}
+}
+
+// setUpNetwork gives the pod its address with setup. While the range is
+// used up the pod stays Pending and setup is retried, as a kubelet retries a
+// sandbox whose IPAM has no free address; any other error, the pod's
+// deletion or the node's stop ends the pod's run (false).
+func (r *podRunner) setUpNetwork(setup func() error) bool {
+	ticker := time.NewTicker(tickInterval)
+	defer ticker.Stop()
+	reported := false
+	for {
+		err := setup()
+		if err == nil {
+			return true
+		}
+		if !reported {
+			reported = true
+			fmt.Fprintf(r.n.log, "testcluster: pod %s/%s: %v\n", r.pod.Namespace, r.pod.Name, err)
+			r.n.event(r.pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: "+err.Error(), "kubelet")
+		}
+		if !errors.Is(err, errNoFreeAddress) {
+			return false
+		}
+		select {
+		case <-r.n.ctx.Done():
+			return false
+		case <-r.stopCh:
+			return false
+		case <-r.deleteCh:
+			r.n.finishDeletion(r.pod.Namespace, r.pod.Name, r.pod.UID)
+			return false
+		case <-ticker.C:
 		}
 	}
 }
