@@ -240,7 +240,7 @@ func TestActionYAMLParses(t *testing.T) {
 }
 
 // releaseImage is runs.image of a release tag's action.yml: the published
-// image pinned by digest (see scripts/release-tags.sh).
+// image pinned by digest (see .github/scripts/release-tags.sh).
 var releaseImage = regexp.MustCompile(`^docker://ghcr\.io/ebeautything/greenlight@sha256:[0-9a-f]{64}$`)
 
 // checkActionYAML checks an action.yml for what the runner and the config
@@ -1113,4 +1113,32 @@ func TestPipelineDispatchOffersContinueOnUnhealthy(t *testing.T) {
 		}
 	}
 	assert.Positive(t, steps)
+}
+
+// TestTopLevelLayout checks the repository's top level against the layout
+// users and the release expect: the action, its sources, fixtures and build
+// files, and dot-directories for CI and GitHub.
+func TestTopLevelLayout(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	out, err := exec.Command("git", "-C", root, "ls-files").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	allowed := map[string]bool{
+		"action.yml": true, "cmd": true, "internal": true, ".github": true, "testdata": true,
+		"Dockerfile": true, "go.mod": true, "go.sum": true, "README.md": true,
+		".ci": true, ".gitignore": true, ".dockerignore": true,
+	}
+	seen := map[string]bool{}
+	for _, file := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		top, _, _ := strings.Cut(file, "/")
+		if !allowed[top] && !seen[top] {
+			t.Errorf("%s is tracked at the top level, which holds only action.yml, cmd, internal, .github, testdata, Dockerfile, go.mod, go.sum, README.md and dotfiles", top)
+		}
+		seen[top] = true
+	}
+	for _, want := range []string{"action.yml", "cmd", "internal", ".github", "testdata", "Dockerfile", "go.mod", "go.sum", "README.md"} {
+		assert.True(t, seen[want], "%s is missing from the top level", want)
+	}
 }

@@ -19,11 +19,11 @@ import (
 const pinnedImage = "docker://ghcr.io/ebeautything/greenlight@sha256:" +
 	"4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
 
-// runScript runs a script of scripts/ in dir and returns its exit code and
+// runScript runs a script of .github/scripts/ in dir and returns its exit code and
 // combined output.
 func runScript(t *testing.T, dir, script string, env []string, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(repoRoot(t), "scripts", script), args...)
+	cmd := exec.Command(filepath.Join(repoRoot(t), ".github", "scripts", script), args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
