@@ -48,6 +48,9 @@ type env struct {
 	slack  *recorder
 	// environ is added to the runner-style environment of runAction.
 	environ []string
+	// objects, once set, is the namespace's objects as clusterObjects
+	// read them, kept after the namespace was deleted early.
+	objects map[string]string
 }
 
 // recorder is a loopback HTTP server that records what it receives.
@@ -245,7 +248,11 @@ func (e *env) assertNoSecrets(t *testing.T, res result, inputs map[string]string
 		"summary": res.summary, "report": res.report, "slack": strings.Join(e.slack.requests(), "\n"),
 	}
 	places["github"] = strings.Join(e.github.requests(), "\n")
-	for where, text := range clusterObjects(t, e.client, e.ns) {
+	objects := e.objects
+	if objects == nil {
+		objects = clusterObjects(t, e.client, e.ns)
+	}
+	for where, text := range objects {
 		places[where] = text
 	}
 	for _, leak := range sweep(places, markedSecrets...) {

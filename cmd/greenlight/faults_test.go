@@ -529,6 +529,10 @@ func runFaultCell(t *testing.T, c *faultCell, fault testcluster.Fault) {
 		c.reachable = proxy.Reachable(fault, from, to)
 	}
 	c.v = c.env.judge(t, c.res, oldImage, newImage, c.deploy.blueGreen)
+	// The cell's pods go now, not when the whole table ends: what the
+	// secrets sweep reads of the namespace is kept first.
+	c.env.objects = clusterObjects(t, c.env.client, c.env.ns)
+	_ = c.env.client.CoreV1().Namespaces().Delete(context.Background(), c.env.ns, metav1.DeleteOptions{})
 }
 
 // TestFaultTable runs a deploy under each API server fault switched on at

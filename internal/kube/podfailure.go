@@ -226,6 +226,9 @@ type RolloutFailure struct {
 	Pods []Failure
 	// Events are the latest related events, newest first.
 	Events []EventLine
+	// Logs are the last lines of the new version's failing, restarted or
+	// not-ready containers, read when the failure was found.
+	Logs []LogTail
 }
 
 // Error names the deployment, the reason and the first failing pod.

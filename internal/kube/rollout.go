@@ -124,6 +124,7 @@ func WaitRollout(ctx context.Context, client kubernetes.Interface, namespace, na
 				if errors.As(err, &rf) {
 					rf.Pods = newReplicaSetFailures(d, replicaSets.Lister().ReplicaSets(namespace), pods.Lister().Pods(namespace), opts.Now(), 0)
 					rf.Events = relatedEvents(ctx, client, namespace, d, rf.Pods)
+					addDiagnosis(ctx, client, namespace, name, rf)
 				}
 				return state, err
 			}
@@ -136,10 +137,12 @@ func WaitRollout(ctx context.Context, client kubernetes.Interface, namespace, na
 			}
 			if d.Status.ObservedGeneration >= d.Generation {
 				if failing := newReplicaSetFailures(d, replicaSets.Lister().ReplicaSets(namespace), pods.Lister().Pods(namespace), opts.Now(), opts.UnschedulableGrace); len(failing) > 0 {
-					return state, &RolloutFailure{
+					rf := &RolloutFailure{
 						Deployment: name, Reason: PodsFailing, Pods: failing,
 						Events: relatedEvents(ctx, client, namespace, d, failing),
 					}
+					addDiagnosis(ctx, client, namespace, name, rf)
+					return state, rf
 				}
 			}
 		}
@@ -147,11 +150,37 @@ func WaitRollout(ctx context.Context, client kubernetes.Interface, namespace, na
 		case <-changed:
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) && opts.Timeout > 0 {
-				return last, &RolloutFailure{Deployment: name, Reason: RolloutTimeout,
+				rf := &RolloutFailure{Deployment: name, Reason: RolloutTimeout,
 					Message: fmt.Sprintf("not finished within %s: %s", opts.Timeout, last.Message)}
+				addDiagnosis(ctx, client, namespace, name, rf)
+				return last, rf
 			}
 			return last, fmt.Errorf("wait for deployment %s/%s: %w", namespace, name, ctx.Err())
 		}
+	}
+}
+
+// addDiagnosis adds what the new version's pods say to a rollout failure:
+// their logs, and their failures and events when the failure had none (a
+// timeout). It reads them now, before anything undoes the rollout and the
+// pods with their logs are gone; best effort.
+func addDiagnosis(ctx context.Context, client kubernetes.Interface, namespace, deployment string, rf *RolloutFailure) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	sel, _, err := CurrentPodSelector(ctx, client, namespace, deployment)
+	if err != nil {
+		return
+	}
+	diag, err := Diagnoser{Client: client}.Diagnose(ctx, namespace, sel)
+	if err != nil {
+		return
+	}
+	rf.Logs = diag.Logs
+	if len(rf.Pods) == 0 {
+		rf.Pods = diag.Pods
+	}
+	if len(rf.Events) == 0 {
+		rf.Events = diag.Events
 	}
 }
 

@@ -101,6 +101,9 @@ type run struct {
 	deployStarted bool
 	// requested is the rollback another command asked for, once seen.
 	requested *kube.RollbackRequest
+	// previewDiagnosis is what the new color's pods said when a check
+	// before traffic failed, read before the strategy removed them.
+	previewDiagnosis *kube.Diagnosis
 }
 
 // Run executes a deploy and returns its outcome; it never panics on a
@@ -296,7 +299,11 @@ func (r *run) stage(ctx context.Context, s event.Stage, f func(ctx context.Conte
 		res.Finding = oneSentence(err)
 	}
 	r.out.Stages = append(r.out.Stages, res)
-	r.emit(event.Event{Kind: event.StageFinished, Stage: s, Outcome: res.Outcome, Message: res.Finding, Findings: findingsOf(err)})
+	findings := findingsOf(err)
+	if res.Outcome == event.Failed {
+		findings = append(findings, r.diagnosis(ctx, s, err)...)
+	}
+	r.emit(event.Event{Kind: event.StageFinished, Stage: s, Outcome: res.Outcome, Message: res.Finding, Findings: r.redacted(findings)})
 	return err
 }
 
@@ -470,6 +477,7 @@ func findingsOf(err error) []event.Finding {
 		for _, e := range rf.Events {
 			out = append(out, event.Finding{Kind: "event", Subject: e.Object, Reason: e.Reason, Message: e.Message})
 		}
+		out = append(out, logFindings(rf.Logs)...)
 	}
 	var pe *permissionError
 	if errors.As(err, &pe) {

@@ -194,6 +194,18 @@ func (r *run) currentlyServing(ctx context.Context) bool {
 // kept from an earlier deploy still lists the old color for a moment, and
 // an answer from it is no check of the new one.
 func (r *run) verifyPreview(ctx context.Context, p strategy.Preview) error {
+	err := r.checkPreview(ctx, p)
+	if err != nil && r.deps.Client != nil && len(p.Selector) > 0 {
+		// Read now: a failed check makes the strategy scale the color down.
+		if d, derr := (kube.Diagnoser{Client: r.deps.Client}).Diagnose(ctx, p.Namespace, p.Selector); derr == nil {
+			r.previewDiagnosis = &d
+		}
+	}
+	return err
+}
+
+// checkPreview runs the checks before traffic against the new color.
+func (r *run) checkPreview(ctx context.Context, p strategy.Preview) error {
 	if len(p.Selector) > 0 {
 		if _, err := kube.WaitEndpoints(ctx, r.deps.Client, p.Namespace, p.Service, p.Selector, max(1, p.Replicas), r.cfg.Timeout); err != nil {
 			return fmt.Errorf("%s cannot be checked before getting traffic: %w", p.Color, err)

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"html"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -71,10 +72,11 @@ func MarkdownWithBudget(doc Document, budget int) string {
 type detail struct {
 	timing, components, errorChart, latencyChart bool
 	samples, events, lists, tables               bool
+	logs                                         bool
 }
 
 func fullDetail() detail {
-	return detail{true, true, true, true, true, true, true, true}
+	return detail{true, true, true, true, true, true, true, true, true}
 }
 
 // trimSteps are applied in order until the summary fits: the least
@@ -84,6 +86,7 @@ var trimSteps = []struct {
 	apply func(*detail)
 }{
 	{"request timing", func(d *detail) { d.timing = false }},
+	{"container logs", func(d *detail) { d.logs = false }},
 	{"component health", func(d *detail) { d.components = false }},
 	{"the error chart", func(d *detail) { d.errorChart = false }},
 	{"the latency chart", func(d *detail) { d.latencyChart = false }},
@@ -414,7 +417,7 @@ func writeEvidence(w *mdWriter, doc Document, d detail) {
 		return
 	}
 	var (
-		pods, events, perms, fixes, other []stagedFinding
+		pods, events, perms, fixes, logs, other []stagedFinding
 	)
 	for _, f := range evidenceFindings(doc) {
 		switch strings.ToLower(f.Kind) {
@@ -426,6 +429,8 @@ func writeEvidence(w *mdWriter, doc Document, d detail) {
 			perms = append(perms, f)
 		case "fix":
 			fixes = append(fixes, f)
+		case "log":
+			logs = append(logs, f)
 		default:
 			other = append(other, f)
 		}
@@ -447,7 +452,7 @@ func writeEvidence(w *mdWriter, doc Document, d detail) {
 	if m := doc.Monitoring; m != nil && m.Verdict != nil && m.Verdict.Action == monitor.Rollback {
 		verdict, samples = m.Verdict, m.Evidence
 	}
-	if len(pods)+len(events)+len(perms)+len(fixes)+len(other)+len(failingHealth)+len(failingTraffic) == 0 && verdict == nil {
+	if len(pods)+len(events)+len(perms)+len(fixes)+len(logs)+len(other)+len(failingHealth)+len(failingTraffic) == 0 && verdict == nil {
 		return
 	}
 
@@ -469,7 +474,7 @@ func writeEvidence(w *mdWriter, doc Document, d detail) {
 		w.blank()
 	}
 	if !d.tables {
-		if n := len(pods) + len(events) + len(perms) + len(fixes) + len(other); n > 0 {
+		if n := len(pods) + len(events) + len(perms) + len(fixes) + len(logs) + len(other); n > 0 {
 			w.line("%d findings left out; see the JSON report.", n)
 			w.blank()
 		}
@@ -506,6 +511,7 @@ func writeEvidence(w *mdWriter, doc Document, d detail) {
 			w.blank()
 		}
 	}
+	writeLogs(w, logs, d.logs)
 	if len(other) > 0 {
 		w.line("#### Other findings")
 		w.blank()
@@ -535,6 +541,37 @@ func writeEvidence(w *mdWriter, doc Document, d detail) {
 			w.line("%d evidence samples left out; see the JSON report.", len(samples))
 			w.blank()
 		}
+	}
+}
+
+// writeLogs shows each container's log tail collapsed under its pod and
+// container, so the evidence tables stay readable above them.
+func writeLogs(w *mdWriter, logs []stagedFinding, show bool) {
+	if len(logs) == 0 {
+		return
+	}
+	if !show {
+		w.line("%d container logs left out; see the JSON report.", len(logs))
+		w.blank()
+		return
+	}
+	w.line("#### Container logs")
+	w.blank()
+	for _, f := range logs {
+		about := fmt.Sprintf("last %d lines", strings.Count(f.Message, "\n")+1)
+		switch f.Reason {
+		case "previous":
+			about = "previous instance, the one that stopped · " + about
+		case "unreadable":
+			about = "unreadable"
+		}
+		// Markdown is not rendered inside <summary>: HTML, escaped.
+		w.line("<details><summary><code>%s</code> · %s</summary>", html.EscapeString(truncate(f.Subject, nameLimit)), about)
+		w.blank()
+		w.WriteString(codeBlock("text", f.Message))
+		w.blank()
+		w.line("</details>")
+		w.blank()
 	}
 }
 

@@ -189,6 +189,7 @@ func TestMarkdownBudget(t *testing.T) {
 	// gone if every section before it is gone too.
 	sections := []string{
 		"<details><summary>Request timing",
+		"#### Container logs",
 		"Components of ",
 		"Failed probes (per",
 		"Latency, ms (average",
@@ -232,7 +233,7 @@ func TestMarkdownBudget(t *testing.T) {
 		absent []string
 	}{
 		{"fits", len(full), []string{"<details>"}, []string{"[!NOTE]"}},
-		{"timing goes first", len(full) - 1, []string{"Components of ", "left out: request timing.", "```mermaid"}, []string{"<details>"}},
+		{"timing goes first", len(full) - 1, []string{"Components of ", "#### Container logs", "left out: request timing.", "```mermaid"}, []string{"<details><summary>Request timing"}},
 		{"only the essentials", len(minimal), []string{"left out: every detail."}, []string{"### Stages"}},
 	}
 	for _, tc := range tests {

@@ -458,6 +458,8 @@ func writeRollbackMonitor(s *stream) {
 			{Kind: "pod", Subject: "storefront-green-5f7c8d9b6-q8r2d", Reason: "CrashLoopBackOff", Message: "back-off 40s restarting failed container=app pod=storefront-green-5f7c8d9b6-q8r2d_shop"},
 			{Kind: "event", Subject: "Pod/storefront-green-5f7c8d9b6-4mzqv", Reason: "OOMKilling", Message: "Memory cgroup out of memory: Killed process 2231 (storefront) total-vm:1846520kB, anon-rss:524288kB"},
 			{Kind: "event", Subject: "Pod/storefront-green-5f7c8d9b6-q8r2d", Reason: "Unhealthy", Message: "Readiness probe failed: HTTP probe failed with statuscode: 503"},
+			{Kind: "log", Subject: "storefront-green-5f7c8d9b6-4mzqv/app", Reason: "previous", Message: "{\"level\":\"info\",\"msg\":\"storefront 2.8.0 listening on :8080\"}\n{\"level\":\"warn\",\"msg\":\"catalog cache at 498MiB of 512MiB\"}"},
+			{Kind: "log", Subject: "storefront-green-5f7c8d9b6-q8r2d/app", Reason: "previous", Message: "{\"level\":\"info\",\"msg\":\"storefront 2.8.0 listening on :8080\"}\n{\"level\":\"error\",\"msg\":\"catalog warm-up: context deadline exceeded\"}"},
 		},
 	})
 	s.start(event.Rollback)
