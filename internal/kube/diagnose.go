@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -111,7 +112,7 @@ func (d Diagnoser) logs(ctx context.Context, namespace string, targets []LogTarg
 	for _, t := range targets {
 		tail := LogTail{Pod: t.Pod, Container: t.Container, Previous: t.Previous}
 		opts := &corev1.PodLogOptions{Container: t.Container, Previous: t.Previous, TailLines: new(d.tailLines()), LimitBytes: new(int64(logLimitBytes))}
-		raw, err := d.Client.CoreV1().Pods(namespace).GetLogs(t.Pod, opts).DoRaw(ctx)
+		raw, err := readLog(ctx, d.Client, namespace, t.Pod, opts)
 		if err != nil {
 			tail.Err = fmt.Sprintf("read the log of %s/%s: %v", t.Pod, t.Container, ClassifyAPIError(err))
 		} else {
@@ -120,6 +121,17 @@ func (d Diagnoser) logs(ctx context.Context, namespace string, targets []LogTarg
 		out = append(out, tail)
 	}
 	return out
+}
+
+// readLog streams a container's log as kubectl logs does, whose errors
+// carry the kubelet's explanation.
+func readLog(ctx context.Context, client kubernetes.Interface, namespace, pod string, opts *corev1.PodLogOptions) ([]byte, error) {
+	stream, err := client.CoreV1().Pods(namespace).GetLogs(pod, opts).Stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stream.Close()
+	return io.ReadAll(io.LimitReader(stream, logLimitBytes))
 }
 
 // podEvents are the latest events about the pods, newest first.

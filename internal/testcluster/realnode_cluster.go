@@ -25,6 +25,9 @@ func (c *Cluster) startRealNodeCluster(ctx context.Context, opts Options, bins N
 		"service-cluster-ip-range": realNodeServices.String(),
 		"advertise-address":        nodeIP(),
 		"authorization-mode":       "Node,RBAC",
+		// The node's hostname resolves nowhere: logs, exec and
+		// port-forward reach the kubelet at its InternalIP, as on kubeadm.
+		"kubelet-preferred-address-types": "InternalIP",
 	}, opts.OIDC); err != nil {
 		return err
 	}

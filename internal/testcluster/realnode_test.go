@@ -22,6 +22,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/ebeautything/greenlight/internal/kube"
 )
 
 // realNodeChildState makes this test binary the child that
@@ -143,6 +145,21 @@ func TestRealNode(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+		// What a failed check would show: the kubelet's own container
+		// logs, read through the API server's pods/log.
+		diag, err := kube.Diagnoser{Client: c.Client(), Containers: 2}.Diagnose(ctx, ns, dep.Spec.Selector.MatchLabels)
+		require.NoError(t, err)
+		require.Len(t, diag.Logs, 2, "each running pod's first container, none crashed")
+		for _, l := range diag.Logs {
+			assert.Empty(t, l.Err)
+			assert.False(t, l.Previous)
+			assert.Contains(t, l.Text, `"msg":"Starting podinfo"`, "podinfo's own start line in %s/%s", l.Pod, l.Container)
+		}
+		none := kube.Diagnoser{Client: c.Client()}.Logs(ctx, ns, []kube.Failure{{Kind: kube.FailureCrashLoop, Pod: diag.Logs[0].Pod, Container: "podinfod", RestartCount: 1}})
+		require.Len(t, none, 1)
+		assert.Contains(t, none[0].Err, "previous terminated container", "the kubelet's own words: a container that never restarted has no previous log")
+		t.Logf("previous log of a container that never restarted: %s", none[0].Err)
 	})
 
 	t.Run("UnknownImageFailsWithKubeletReason", func(t *testing.T) {
