@@ -161,6 +161,9 @@ func (c *Cluster) startControlPlane(egressFile string, extraArgs map[string]stri
 	api.Configure().Set("profiling", "false")
 	if egressFile != "" {
 		api.Configure().Set("egress-selector-config-file", egressFile)
+		// The stand-in node's hostname resolves nowhere: pods/log dials its
+		// InternalIP, which the egress proxy translates.
+		api.Configure().Set("kubelet-preferred-address-types", "InternalIP")
 	}
 	for k, v := range extraArgs {
 		api.Configure().Set(k, v)
