@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -254,9 +255,11 @@ func TestPodLogsOfPublicApps(t *testing.T) {
 	require.NoError(t, err)
 	manifest, err := apps.PodinfoManifest("ghcr.io/acme/podinfo:" + strings.Repeat("d", 40))
 	require.NoError(t, err)
-	d, _ := decodeManifest(t, manifest)
+	d, svc := decodeManifest(t, manifest)
 	d.Spec.Replicas = ptr.To[int32](1)
 	_, err = client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
 	require.NoError(t, err)
 	hd, _ := decodeManifest(t, HttpbinManifest("httpbin", "ghcr.io/mccutchen/go-httpbin:v2", 1))
 	_, err = client.AppsV1().Deployments(ns).Create(ctx, hd, metav1.CreateOptions{})
@@ -295,6 +298,31 @@ func TestPodLogsOfPublicApps(t *testing.T) {
 			assert.Contains(t, err.Error(), fmt.Sprintf("previous terminated container %q in pod %q not found", tt.container, pod))
 		})
 	}
+
+	// podinfo's /panic makes its process exit; after the restart the
+	// previous log is the exited process's, ending in its last words.
+	pod := podsOf(t, client, ns, "app=podinfo")[0].Name
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(c.ServiceURL(ns, "podinfo") + "/panic")
+	if err == nil {
+		resp.Body.Close()
+	}
+	waitFor(t, 60*time.Second, "podinfo to restart", func(ctx context.Context) (bool, error) {
+		p, err := client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 {
+			return false, err
+		}
+		cs := p.Status.ContainerStatuses[0]
+		return cs.RestartCount >= 1 && cs.State.Running != nil, nil
+	})
+	previous, err := readPodLog(ctx, client, ns, pod, &corev1.PodLogOptions{Previous: true, TailLines: ptr.To[int64](1)})
+	require.NoError(t, err)
+	assert.Contains(t, previous, `"msg":"Panic command received"`)
+	var current string
+	waitFor(t, 30*time.Second, "the restarted podinfo's start line", func(ctx context.Context) (bool, error) {
+		current, err = readPodLog(ctx, client, ns, pod, &corev1.PodLogOptions{})
+		return strings.Contains(current, `"msg":"Starting podinfo"`), err
+	})
+	assert.NotContains(t, current, "Panic command received", "the restarted process's log starts afresh")
 }
 
 // TestPodLogsOfSampleApp: a crash-looping container's log holds its crash,
@@ -369,6 +397,23 @@ func TestPodLogsOfSampleApp(t *testing.T) {
 			}
 		})
 	}
+	// The real kubectl shows the same.
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, c.Kubeconfig(), 0o600))
+	kubectl := func(args ...string) (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(c.Binaries().Kubectl, append([]string{"--kubeconfig", kubeconfig, "-n", ns, "logs"}, args...)...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return stdout.String(), stderr.String(), err
+	}
+	stdout, stderr, err := kubectl("--previous", "--tail=1", crashing)
+	require.NoError(t, err, stderr)
+	assert.True(t, strings.HasSuffix(stdout, crashLine), stdout)
+	_, stderr, err = kubectl("--previous", healthy)
+	require.Error(t, err)
+	assert.Equal(t, fmt.Sprintf("Error from server (BadRequest): previous terminated container %q in pod %q not found\n", "app", healthy), stderr)
+
 	start, err := readPodLog(ctx, client, ns, healthy, &corev1.PodLogOptions{})
 	require.NoError(t, err)
 	assert.Regexp(t, `^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d sampleapp: version v4`, start, "printed as Go's log package prints")
