@@ -33,6 +33,10 @@ var (
 	// apps listen. Each cluster has the whole range: the kernel never sees
 	// these addresses.
 	podNetwork = netip.MustParsePrefix("198.51.100.64/26")
+	// nodeAddress is the stand-in node's InternalIP: the first address of
+	// podNetwork, never given to a pod and never dialled; the egress proxy
+	// translates only its kubelet port.
+	nodeAddress = podNetwork.Addr()
 )
 
 // errNoFreeAddress is a used-up pod range: the pod waits for an address.
@@ -79,6 +83,9 @@ type addressBook struct {
 	mu     sync.Mutex
 	inUse  map[netip.Addr]bool
 	routes map[netip.Addr]podRoutes
+
+	kubeletPort   int    // the node's kubelet port on nodeAddress
+	kubeletTarget string // the loopback address serving it
 }
 
 // podRoutes maps a pod's container ports to loopback addresses; port 0 is
@@ -129,8 +136,16 @@ func (b *addressBook) unroute(ip netip.Addr) {
 	delete(b.routes, ip)
 }
 
-// resolve translates a pod address "198.51.100.7:8080" to the loopback
-// address serving it. Anything that is not a routed pod address is refused,
+// serveKubelet makes nodeAddress:port, and nothing else of the node's
+// address, reach the loopback address target.
+func (b *addressBook) serveKubelet(port int, target string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.kubeletPort, b.kubeletTarget = port, target
+}
+
+// resolve translates a pod address "198.51.100.7:8080", or the node's
+// kubelet port, to the loopback address serving it. Anything else is refused,
 // so nothing in the cluster ever dials outside this machine.
 func (b *addressBook) resolve(hostport string) (string, error) {
 	host, portText, err := net.SplitHostPort(hostport)
@@ -147,6 +162,12 @@ func (b *addressBook) resolve(hostport string) (string, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if ip == nodeAddress {
+		if b.kubeletTarget == "" || port != b.kubeletPort {
+			return "", fmt.Errorf("nothing listens on %s: the node serves only its kubelet port", hostport)
+		}
+		return b.kubeletTarget, nil
+	}
 	routes, ok := b.routes[ip]
 	if !ok {
 		return "", fmt.Errorf("no running pod at %s", hostport)

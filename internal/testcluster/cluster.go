@@ -1,8 +1,9 @@
 // Package testcluster starts a real Kubernetes control plane for tests and
 // for the sandbox: etcd, kube-apiserver and kube-controller-manager built from
 // the Go module proxy and run as child processes, a node that runs every pod
-// as an in-process sample app, an egress proxy through which the API server's
-// service proxy reaches those apps, and a router that sends HTTP traffic to
+// as an in-process sample app (public apps as processes) and serves their logs
+// as a kubelet does, an egress proxy through which the API server's service
+// proxy and pods/log reach those apps and that kubelet, and a router that sends HTTP traffic to
 // the ready pods a Service selects.
 package testcluster
 
@@ -161,6 +162,9 @@ func (c *Cluster) startControlPlane(egressFile string, extraArgs map[string]stri
 	api.Configure().Set("profiling", "false")
 	if egressFile != "" {
 		api.Configure().Set("egress-selector-config-file", egressFile)
+		// The stand-in node's hostname resolves nowhere: pods/log dials its
+		// InternalIP, which the egress proxy translates.
+		api.Configure().Set("kubelet-preferred-address-types", "InternalIP")
 	}
 	for k, v := range extraArgs {
 		api.Configure().Set(k, v)

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,9 +31,6 @@ import (
 
 // NodeName is the one node of the test cluster.
 const NodeName = "greenlight-node"
-
-// nodeAddress is the node's documentation-range address; it is only reported.
-const nodeAddress = "192.0.2.10"
 
 // Timing of the node's simulated container runtime, compressed from a real
 // kubelet's so tests see every state within seconds.
@@ -63,16 +62,24 @@ type node struct {
 	appsOnce  sync.Once
 	apps      Apps
 	appsErr   error
+
+	kubelet *kubeletServer // serves pods/log
 }
 
 func startNode(ctx context.Context, client kubernetes.Interface, addrs *addressBook, log io.Writer) (*node, error) {
 	n := &node{client: client, addrs: addrs, log: log, ctx: ctx, runners: map[types.UID]*podRunner{}, scheduling: map[types.UID]bool{}, sandboxes: newSandboxes()}
+	var err error
+	if n.kubelet, err = startKubeletServer(n); err != nil {
+		return nil, err
+	}
+	addrs.serveKubelet(kubeletPort, n.kubelet.addr)
 	if err := n.register(ctx); err != nil {
+		n.kubelet.close()
 		return nil, err
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
 	pods := factory.Core().V1().Pods().Informer()
-	_, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, err = pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { n.observe(obj.(*corev1.Pod)) },
 		UpdateFunc: func(_, obj any) { n.observe(obj.(*corev1.Pod)) },
 		DeleteFunc: func(obj any) {
@@ -85,6 +92,7 @@ func startNode(ctx context.Context, client kubernetes.Interface, addrs *addressB
 		},
 	})
 	if err != nil {
+		n.kubelet.close()
 		return nil, fmt.Errorf("node: watch pods: %w", err)
 	}
 	factory.Start(ctx.Done())
@@ -118,8 +126,9 @@ func (n *node) register(ctx context.Context) error {
 			Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
 			Message: "kubelet is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now,
 		}},
-		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: nodeAddress}, {Type: corev1.NodeHostName, Address: NodeName}},
-		NodeInfo:  corev1.NodeSystemInfo{KubeletVersion: "v1.37.2", OperatingSystem: "linux", Architecture: "amd64", ContainerRuntimeVersion: "greenlight-sampleapp://1"},
+		Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: nodeAddress.String()}, {Type: corev1.NodeHostName, Address: NodeName}},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: kubeletPort}},
+		NodeInfo:        corev1.NodeSystemInfo{KubeletVersion: "v1.37.2", OperatingSystem: "linux", Architecture: "amd64", ContainerRuntimeVersion: "greenlight-sampleapp://1"},
 	}
 	if _, err := n.client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("node: report %s ready: %w", NodeName, err)
@@ -186,7 +195,25 @@ func (n *node) gone(pod *corev1.Pod) {
 // and removes the pods' network namespaces.
 func (n *node) wait() {
 	n.wg.Wait()
+	n.kubelet.close()
 	n.sandboxes.close()
+}
+
+// runnerByName is the pod of that name the node runs, as the kubelet's pod
+// manager finds it; a newer pod of the same name wins.
+func (n *node) runnerByName(namespace, name string) *podRunner {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var found *podRunner
+	for _, r := range n.runners {
+		if r.pod.Namespace != namespace || r.pod.Name != name {
+			continue
+		}
+		if found == nil || found.pod.CreationTimestamp.Before(&r.pod.CreationTimestamp) {
+			found = r
+		}
+	}
+	return found
 }
 
 // schedule binds a pod to the node, or reports it unschedulable as the
@@ -328,6 +355,7 @@ type container struct {
 	lastProbe            time.Time
 	restarts             int32
 	lastCrash, nextCrash time.Time
+	lastID               string // the last terminated instance's container ID
 }
 
 // podRunner runs one pod's containers for its whole life.
@@ -339,6 +367,7 @@ type podRunner struct {
 	ctrs  []*container
 	sb    *sandbox // the pod's network namespace when it runs public apps
 	dir   string   // the pod's image roots and container logs
+	logs  *podLogs // what the kubelet server reads
 
 	deleteOnce sync.Once
 	deleteCh   chan time.Duration
@@ -347,7 +376,7 @@ type podRunner struct {
 }
 
 func newPodRunner(n *node, pod *corev1.Pod) *podRunner {
-	return &podRunner{n: n, pod: pod, deleteCh: make(chan time.Duration, 1), stopCh: make(chan struct{})}
+	return &podRunner{n: n, pod: pod, logs: newPodLogs(), deleteCh: make(chan time.Duration, 1), stopCh: make(chan struct{})}
 }
 
 func (r *podRunner) requestDelete(grace *int64) {
@@ -437,6 +466,31 @@ func (r *podRunner) setUpNetwork(setup func() error) bool {
 	}
 }
 
+// containerID names one instance (attempt) of a container, as a runtime
+// gives every start a new container ID.
+func (r *podRunner) containerID(c *container, attempt int32) string {
+	return fmt.Sprintf("sampleapp://%s-%s-%d", r.pod.UID, c.spec.Name, attempt)
+}
+
+// sampleAppCrashed records the log of the sample app instance that just
+// crashed (the one before c.restarts): what its process printed before it
+// exited. It becomes the container's last terminated instance.
+func (r *podRunner) sampleAppCrashed(c *container) {
+	out := newMemLog()
+	log.New(out, "", log.LstdFlags).Print(c.message)
+	r.terminated(c, r.containerID(c, c.restarts-1), out)
+}
+
+// terminated makes id, whose log is src, the container's last terminated
+// instance; the runtime keeps no older one.
+func (r *podRunner) terminated(c *container, id string, src logSource) {
+	if c.lastID != "" && c.lastID != id {
+		r.logs.forget(c.lastID)
+	}
+	c.lastID = id
+	r.logs.keep(id, src)
+}
+
 func (r *podRunner) startContainer(spec corev1.Container, first bool) *container {
 	c := &container{spec: spec, started: time.Now()}
 	tag := imageTag(spec.Image)
@@ -461,15 +515,27 @@ func (r *podRunner) startContainer(spec corev1.Container, first bool) *container
 	}
 	if c.mode == modeCrashLoop {
 		c.restarts, c.lastCrash, c.nextCrash = 1, time.Now(), time.Now().Add(crashInterval)
+		r.sampleAppCrashed(c)
 		r.n.event(r.pod, corev1.EventTypeWarning, "BackOff", fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", spec.Name, r.pod.Name, r.pod.Namespace, r.pod.UID), "kubelet")
 		return c
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		c.mode, c.message = modeCrashLoop, "listen: "+err.Error()
+		c.restarts, c.lastCrash, c.nextCrash = 1, time.Now(), time.Now().Add(crashInterval)
+		r.sampleAppCrashed(c)
 		return c
 	}
 	c.addr = ln.Addr().String()
+	// The app prints to its container's log, as its process's stdout.
+	out := newMemLog()
+	r.logs.keep(r.containerID(c, 0), out)
+	cfg.Log, cfg.Addr = out, ":"
+	if len(spec.Ports) > 0 {
+		cfg.Addr += strconv.Itoa(int(spec.Ports[0].ContainerPort))
+	} else {
+		cfg.Addr += strings.TrimPrefix(c.addr, "127.0.0.1:")
+	}
 	c.srv = &http.Server{Handler: sampleapp.New(cfg), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = c.srv.Serve(ln) }()
 	for _, p := range spec.Ports {
@@ -541,6 +607,7 @@ func (r *podRunner) tick(now time.Time) bool {
 			if now.After(c.nextCrash) {
 				c.restarts++
 				c.lastCrash, c.nextCrash = now, now.Add(crashInterval)
+				r.sampleAppCrashed(c)
 				changed = true
 			}
 		case modeRunning:
@@ -609,6 +676,7 @@ func (c *container) probeURL(g *corev1.HTTPGetAction) string {
 // push writes the pod's status from the runtime's state.
 func (r *podRunner) push() {
 	status := r.status()
+	r.logs.report(status)
 	err := r.n.updateStatus(r.pod.Namespace, r.pod.Name, r.pod.UID, func(s *corev1.PodStatus) bool {
 		for _, c := range status.Conditions {
 			setCondition(s, c)
@@ -630,14 +698,18 @@ func (r *podRunner) push() {
 func (r *podRunner) status() corev1.PodStatus {
 	start := metav1.NewTime(r.start)
 	s := corev1.PodStatus{
-		Phase: corev1.PodRunning, HostIP: nodeAddress, HostIPs: []corev1.HostIP{{IP: nodeAddress}},
+		Phase: corev1.PodRunning, HostIP: nodeAddress.String(), HostIPs: []corev1.HostIP{{IP: nodeAddress.String()}},
 		PodIP: r.ip.String(), PodIPs: []corev1.PodIP{{IP: r.ip.String()}}, StartTime: &start,
 	}
 	allReady := true
 	for _, c := range r.ctrs {
 		cs := corev1.ContainerStatus{
 			Name: c.spec.Name, Image: c.spec.Image, RestartCount: max(c.restarts, 0),
-			ContainerID: fmt.Sprintf("sampleapp://%s-%s", r.pod.UID, c.spec.Name),
+			ContainerID: r.containerID(c, max(c.restarts, 0)),
+		}
+		lastTerminated := &corev1.ContainerStateTerminated{
+			ExitCode: 1, Reason: "Error", Message: c.message, ContainerID: c.lastID,
+			StartedAt: metav1.NewTime(c.lastCrash.Add(-50 * time.Millisecond)), FinishedAt: metav1.NewTime(c.lastCrash),
 		}
 		switch c.mode {
 		case modeImagePull:
@@ -655,10 +727,8 @@ func (r *podRunner) status() corev1.PodStatus {
 		case modeCrashLoop:
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
 				Message: fmt.Sprintf("back-off 10s restarting failed container=%s pod=%s_%s(%s)", c.spec.Name, r.pod.Name, r.pod.Namespace, r.pod.UID)}
-			cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{
-				ExitCode: 1, Reason: "Error", Message: c.message,
-				StartedAt: metav1.NewTime(c.lastCrash.Add(-50 * time.Millisecond)), FinishedAt: metav1.NewTime(c.lastCrash),
-			}
+			cs.ContainerID = c.lastID
+			cs.LastTerminationState.Terminated = lastTerminated
 			cs.ImageID = imageID(c.spec.Image)
 		default:
 			started := true
@@ -666,6 +736,10 @@ func (r *podRunner) status() corev1.PodStatus {
 			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.started)}
 			cs.Ready = c.ready
 			cs.ImageID = imageID(c.spec.Image)
+			if c.lastID != "" {
+				// A restarted container keeps its last exit, as `kubectl logs --previous` reads it.
+				cs.LastTerminationState.Terminated = lastTerminated
+			}
 		}
 		if !cs.Ready {
 			allReady = false

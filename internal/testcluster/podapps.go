@@ -143,6 +143,7 @@ func (r *podRunner) startPublicApp(c *container, img publicImage, first bool) {
 		r.crashed(c, time.Now(), err.Error())
 		return
 	}
+	r.logs.keep(r.containerID(c, 0), fileLog{c.app.logPath})
 	r.n.event(r.pod, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Container image %q already present on machine", spec.Image), "kubelet")
 	r.n.event(r.pod, corev1.EventTypeNormal, "Started", "Started container "+spec.Name, "kubelet")
 	c.ready = spec.ReadinessProbe == nil
@@ -153,6 +154,10 @@ func (r *podRunner) crashed(c *container, now time.Time, message string) {
 	c.mode, c.message, c.ready = modeCrashLoop, message, false
 	c.restarts++
 	c.lastCrash, c.nextCrash = now, now.Add(crashInterval)
+	if c.app != nil {
+		// Until the next start the exited process's log is the current file.
+		r.terminated(c, r.containerID(c, c.restarts-1), fileLog{c.app.logPath})
+	}
 	r.n.event(r.pod, corev1.EventTypeWarning, "BackOff", fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", c.spec.Name, r.pod.Name, r.pod.Namespace, r.pod.UID), "kubelet")
 }
 
@@ -175,6 +180,9 @@ func (r *podRunner) restartPublicApp(c *container, now time.Time) bool {
 		r.crashed(c, now, err.Error())
 		return true
 	}
+	// start kept the exited process's log as the previous one.
+	r.terminated(c, c.lastID, fileLog{c.app.logPath + ".previous"})
+	r.logs.keep(r.containerID(c, c.restarts), fileLog{c.app.logPath})
 	c.mode, c.started = modeRunning, now
 	c.successes, c.failures, c.lastProbe = 0, 0, time.Time{}
 	c.ready = c.spec.ReadinessProbe == nil

@@ -7,6 +7,8 @@ package sampleapp
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"math"
 	"net/http"
 	"strconv"
@@ -43,6 +45,12 @@ type Config struct {
 	HealthToken string
 	// Crash asks the node to run this container as crashing.
 	Crash bool
+	// Log receives what the app prints, as a process's stdout would: a
+	// start line and a line per health check it fails. Nil prints nothing.
+	Log io.Writer
+	// Addr is where the app listens as its process sees it (":8080"); it
+	// is only printed.
+	Addr string
 }
 
 // ConfigFromEnv reads a Config from container environment variables.
@@ -82,6 +90,8 @@ type App struct {
 	now     func() time.Time
 	mux     *http.ServeMux
 
+	log *log.Logger
+
 	mu       sync.Mutex
 	requests int // answers subject to the error rate so far
 }
@@ -92,7 +102,12 @@ func New(cfg Config) *App {
 }
 
 func newWithClock(cfg Config, now func() time.Time) *App {
-	a := &App{cfg: cfg, started: now(), now: now, mux: http.NewServeMux()}
+	out := cfg.Log
+	if out == nil {
+		out = io.Discard
+	}
+	a := &App{cfg: cfg, started: now(), now: now, mux: http.NewServeMux(), log: log.New(out, "", log.LstdFlags)}
+	a.log.Printf("sampleapp: version %s listening on %s", cfg.Version, cfg.Addr)
 	a.mux.HandleFunc("GET /health", a.health)
 	a.mux.HandleFunc("GET /health/ready", a.ready)
 	a.mux.HandleFunc("GET /health/detailed", a.detailed)
@@ -116,6 +131,7 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-App-Version", a.cfg.Version)
 	if a.shouldFail() {
+		a.logHealthFailure(r, http.StatusInternalServerError, "injected failure")
 		writeJSON(w, http.StatusInternalServerError, "application/json",
 			map[string]string{"status": "error", "version": a.cfg.Version, "error": "injected failure"})
 		return
@@ -146,12 +162,21 @@ func (a *App) shouldFail() bool {
 	return math.Floor(n*rate) > math.Floor((n-1)*rate)
 }
 
+// logHealthFailure prints a failed health check, so the container's log
+// says why its probes fail.
+func (a *App) logHealthFailure(r *http.Request, code int, why string) {
+	if r.URL.Path == "/health" || strings.HasPrefix(r.URL.Path, "/health/") {
+		a.log.Printf("sampleapp: %s %s answered %d: %s", r.Method, r.URL.Path, code, why)
+	}
+}
+
 func (a *App) health(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ok", "version": a.cfg.Version})
 }
 
-func (a *App) ready(w http.ResponseWriter, _ *http.Request) {
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.NotReady {
+		a.logHealthFailure(r, http.StatusServiceUnavailable, "not ready ("+EnvReady+"=false)")
 		writeJSON(w, http.StatusServiceUnavailable, "application/json", map[string]string{"status": "not ready", "version": a.cfg.Version})
 		return
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,4 +114,49 @@ func TestEndpoints(t *testing.T) {
 	resp, body = do("/api/payments", "")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "v2", body["version"])
+}
+
+// TestLogsStartAndFailedHealthChecks: the app prints its start and every
+// health check it fails, and nothing for checks it passes.
+func TestLogsStartAndFailedHealthChecks(t *testing.T) {
+	t.Parallel()
+	var out safeBuffer
+	app := New(Config{Version: "v7", NotReady: true, Log: &out, Addr: ":8080"})
+	for _, path := range []string{"/health", "/health/ready", "/api/payments"} {
+		app.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	require.Len(t, lines, 2, out.String())
+	assert.Regexp(t, `^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d sampleapp: version v7 listening on :8080$`, lines[0])
+	assert.Regexp(t, `sampleapp: GET /health/ready answered 503: not ready \(SAMPLEAPP_READY=false\)$`, lines[1])
+
+	out.Reset()
+	failing := New(Config{Version: "v8", ErrorRate: 1, Log: &out})
+	failing.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/health", nil))
+	failing.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/api/payments", nil))
+	assert.Contains(t, out.String(), "sampleapp: GET /health answered 500: injected failure\n")
+	assert.NotContains(t, out.String(), "/api/payments", "only health checks are logged")
+}
+
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *safeBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
 }
