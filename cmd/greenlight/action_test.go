@@ -366,7 +366,20 @@ func TestActionFailedVerificationNeverGetsTraffic(t *testing.T) {
 	assert.Equal(t, "failed", res.outputs["status"])
 	assert.Equal(t, "false", res.outputs["rolled-back"])
 	assert.JSONEq(t, `{"v1": 20}`, mustJSON(e.serving(t, 20)), "the failed green never got traffic")
+	// Read before the new color was scaled down: what its app printed.
+	assertContainerLog(t, res, "shop-blue-", "answered 500: injected failure")
 	e.assertNoSecrets(t, res, in)
+}
+
+// assertContainerLog checks that the summary shows a log of a pod whose
+// name starts with pod, holding line, and that the JSON report keeps it.
+func assertContainerLog(t *testing.T, res result, pod, line string) {
+	t.Helper()
+	_, logs, ok := strings.Cut(res.summary, "#### Container logs")
+	require.True(t, ok, "the summary shows container logs:\n%s", res.summary)
+	assert.Contains(t, logs, "<summary><code>"+pod)
+	assert.Contains(t, logs, line)
+	assert.Contains(t, res.report, `"kind": "log"`)
 }
 
 func TestActionFailureDuringMonitoringRollsBack(t *testing.T) {
@@ -386,6 +399,7 @@ func TestActionFailureDuringMonitoringRollsBack(t *testing.T) {
 	assert.Contains(t, res.summary, "rolled back")
 	assert.JSONEq(t, `{"v2": 20}`, mustJSON(e.serving(t, 20)), "blue serves again")
 	assert.False(t, e.lockHeld(t))
+	assertContainerLog(t, res, "shop-green-", "answered 500: injected failure")
 	e.assertNoSecrets(t, res, in)
 }
 

@@ -129,6 +129,7 @@ func TestPodinfoRollbackToDigestOnlyImageIsVerified(t *testing.T) {
 	assert.Equal(t, 1, res.code)
 	assert.Equal(t, "rolled-back", res.outputs["status"], "the rollback to the digest-only image is verified, not rollback-failed")
 	assert.Contains(t, res.report, `"rollback_proof": "endpoints"`)
+	assertContainerLog(t, res, "podinfo-", `"msg":"Starting podinfo"`)
 	d, err := e.client.AppsV1().Deployments(e.ns).Get(context.Background(), "podinfo", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, podinfoDigest, d.Spec.Template.Spec.Containers[0].Image)
@@ -168,4 +169,6 @@ func TestHttpbinDeploysAndRollsBackLikePodinfo(t *testing.T) {
 	assert.Equal(t, 1, bad.code)
 	assert.Equal(t, "rolled-back", bad.outputs["status"])
 	assert.Contains(t, bad.report, `"rollback_proof": "endpoints"`)
+	// go-httpbin's own request log: the health path it no longer serves.
+	assertContainerLog(t, bad, "httpbin-", "status=404 method=GET uri=/status/200")
 }
