@@ -303,8 +303,7 @@ func (a *app) monitor(ctx context.Context) int {
 	}
 	opts := monitor.Options{Endpoints: []string{a.checkOptions("").Paths.Basic}, Interval: a.cfg.MonitorInterval, Duration: duration, Rules: rulesOf(a.cfg)}
 	probe := func(ctx context.Context, endpoint string) monitor.Sample {
-		p := health.Probe(ctx, target, endpoint, min(a.cfg.Timeout, max(a.cfg.MonitorInterval, time.Second)))
-		return monitor.Sample{Time: p.Time, Endpoint: p.Path, Latency: p.Latency, StatusCode: p.StatusCode, OK: p.OK, Err: p.Err}
+		return pipeline.SampleOf(health.Probe(ctx, target, endpoint, min(a.cfg.Timeout, max(a.cfg.MonitorInterval, time.Second))))
 	}
 	fmt.Fprintf(a.stdout, "monitoring %s for %s every %s\n", target.Name(), duration, a.cfg.MonitorInterval)
 	res := monitor.Run(ctx, opts, probe, func(e monitor.Event) {
@@ -324,6 +323,9 @@ func (a *app) monitor(ctx context.Context) int {
 	s := res.Snapshot
 	fmt.Fprintf(a.stdout, "\n%d probes: p50 %s p95 %s p99 %s max %s, errors %.2f%%, availability %.2f%%\n", s.Count,
 		s.Latency.P50.Round(time.Millisecond), s.Latency.P95.Round(time.Millisecond), s.Latency.P99.Round(time.Millisecond), s.Latency.Max.Round(time.Millisecond), s.ErrorRate*100, s.Availability*100)
+	if res.Unjudged > 0 {
+		fmt.Fprintf(a.stdout, "%d more probes not counted: the Kubernetes API server failed on its own (last: %s)\n", res.Unjudged, res.LastUnjudged)
+	}
 	if res.Rollback != nil {
 		fmt.Fprintf(a.stdout, "ROLLBACK recommended: %s\n", res.Rollback.Message)
 		return exitFailed

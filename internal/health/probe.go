@@ -25,11 +25,19 @@ type ProbeResult struct {
 	OK bool `json:"ok"`
 	// Version is the served version the answer reported, if any.
 	Version string `json:"version,omitempty"`
+	// Unjudged says why the answer says nothing about the app: through the
+	// service proxy, the API server's own failure (throttling, a timeout,
+	// etcd) still came back after the retries. Such a probe is not OK and
+	// must not be counted for or against the app.
+	Unjudged string `json:"unjudged,omitempty"`
 }
 
 // Probe sends one GET to path and reports what came back. timeout bounds
-// the request; zero means DefaultRequestTimeout. It never retries: a monitor
-// wants every failure counted.
+// the request; zero means DefaultRequestTimeout. It never retries an
+// answer of the app: a monitor wants every failure counted. Through the
+// API server's service proxy, the API server's own failures are sent again
+// a couple of times within the probe's context, and reported as Unjudged
+// if they persist.
 func Probe(ctx context.Context, target Target, path string, timeout time.Duration) ProbeResult {
 	return probe(ctx, target, path, timeout, VersionSource{})
 }
@@ -40,12 +48,17 @@ func probe(ctx context.Context, target Target, path string, timeout time.Duratio
 		timeout = DefaultRequestTimeout
 	}
 	res := ProbeResult{Time: time.Now(), Path: redactPath(path)}
-	resp, err := target.do(ctx, request{method: http.MethodGet, path: path, timeout: timeout, limit: healthBodyLimit})
+	resp, unjudged, err := target.doJudged(ctx, request{method: http.MethodGet, path: path, timeout: timeout, limit: healthBodyLimit})
 	res.StatusCode = resp.statusCode
 	res.Timing = resp.timing
 	res.Latency = resp.timing.Total
 	if err != nil {
 		res.Err = scrub(err.Error(), target.secrets)
+		return res
+	}
+	if unjudged != "" {
+		res.Unjudged = scrub(unjudged, target.secrets)
+		res.Err = res.Unjudged
 		return res
 	}
 	res.Version = src.Read(resp.header, resp.body)

@@ -89,7 +89,8 @@ func (o Options) withDefaults() Options {
 type EventKind string
 
 const (
-	// EventSample reports one recorded probe sample.
+	// EventSample reports one probe sample, an Unjudged one included
+	// (which no figure or rule counts).
 	EventSample EventKind = "sample"
 	// EventAlertRaised reports the start of an alert episode.
 	EventAlertRaised EventKind = "alert-raised"
@@ -141,6 +142,11 @@ type Result struct {
 	StoppedEarly bool `json:"stopped_early"`
 	// Duration is how long the run watched.
 	Duration time.Duration `json:"duration_ns"`
+	// Unjudged counts the probes left out of every figure and rule because
+	// their answers said nothing about the app; LastUnjudged is why the
+	// last one was.
+	Unjudged     int    `json:"unjudged,omitempty"`
+	LastUnjudged string `json:"last_unjudged,omitempty"`
 }
 
 // Run probes opts.Endpoints every Interval for Duration, feeding each sample
@@ -273,6 +279,12 @@ func (r *runner) record(pr probeResult) bool {
 	s := pr.sample
 	s.Endpoint = t.shown
 	s.Err = t.scrub(s.Err)
+	if s.Unjudged {
+		r.res.Unjudged++
+		r.res.LastUnjudged = s.Err
+		r.emit(Event{Kind: EventSample, Time: s.Time, Tick: r.res.Ticks, Sample: &s})
+		return false
+	}
 
 	r.stats.Add(s)
 	r.emit(Event{Kind: EventSample, Time: s.Time, Tick: r.res.Ticks, Sample: &s})

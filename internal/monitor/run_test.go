@@ -470,3 +470,25 @@ func TestRedactEndpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestRunLeavesUnjudgedProbesOut: probes whose answers said nothing about
+// the app (the API server's own failures) neither fail a rule nor count as
+// successes; they are counted apart.
+func TestRunLeavesUnjudgedProbesOut(t *testing.T) {
+	t.Parallel()
+	rules := DefaultRules()
+	rules.MinSamples = 1
+	opts := Options{Endpoints: []string{"/health"}, Interval: time.Second, Duration: 40 * time.Second, Rules: rules}
+	var calls atomic.Int64
+	res, _ := runDriven(t, opts, 1, func(_ context.Context, _ string) Sample {
+		if n := calls.Add(1); n%4 != 0 {
+			return Sample{Latency: 5 * time.Millisecond, StatusCode: 429, Err: "the Kubernetes API server's own 429", Unjudged: true}
+		}
+		return Sample{Latency: 2 * time.Millisecond, StatusCode: 200, OK: true}
+	})
+	assert.Nil(t, res.Rollback, "three unjudged probes in four must not roll back a healthy app")
+	assert.Positive(t, res.Unjudged)
+	assert.Equal(t, int64(res.Ticks-res.Unjudged), res.Snapshot.Count, "only judged probes are counted")
+	assert.Zero(t, res.Snapshot.Errors)
+	assert.Contains(t, res.LastUnjudged, "429")
+}

@@ -20,6 +20,10 @@ type Sample struct {
 	OK bool `json:"ok"`
 	// Err describes the failure when OK is false.
 	Err string `json:"error,omitempty"`
+	// Unjudged marks a probe whose answer says nothing about the app (the
+	// API server's own failure in front of it): it is neither a success
+	// nor a failure, and no rule sees it.
+	Unjudged bool `json:"unjudged,omitempty"`
 }
 
 // Prober probes one endpoint once and reports the outcome. It must honour

@@ -234,6 +234,10 @@ func (r *run) execute(ctx context.Context) {
 			return "", err
 		}
 		r.emit(event.Event{Kind: event.MonitorProgress, Stage: event.Monitor, Snapshot: &res.Snapshot, Series: res.Series})
+		if res.Unjudged > 0 {
+			r.warn("%d of %d probes not counted: the Kubernetes API server in front of the app failed on its own, after retries (last: %s)",
+				res.Unjudged, int64(res.Unjudged)+res.Snapshot.Count, res.LastUnjudged)
+		}
 		r.out.Monitor = &res
 		r.out.Result.Monitor = &res.Snapshot
 		if res.Rollback != nil {

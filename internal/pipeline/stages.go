@@ -358,8 +358,7 @@ func (r *run) monitor(ctx context.Context) (monitor.Result, error) {
 		return monitor.Result{}, err
 	}
 	probe := func(ctx context.Context, endpoint string) monitor.Sample {
-		p := health.Probe(ctx, target, endpoint, opts.Timeout)
-		return monitor.Sample{Time: p.Time, Endpoint: p.Path, Latency: p.Latency, StatusCode: p.StatusCode, OK: p.OK, Err: p.Err}
+		return SampleOf(health.Probe(ctx, target, endpoint, opts.Timeout))
 	}
 	return monitor.Run(ctx, opts, probe, func(e monitor.Event) {
 		switch e.Kind {
@@ -372,6 +371,11 @@ func (r *run) monitor(ctx context.Context) (monitor.Result, error) {
 		}
 	}), nil
 
+}
+
+// SampleOf is a probe's answer as the monitor counts it. Pure.
+func SampleOf(p health.ProbeResult) monitor.Sample {
+	return monitor.Sample{Time: p.Time, Endpoint: p.Path, Latency: p.Latency, StatusCode: p.StatusCode, OK: p.OK, Err: p.Err, Unjudged: p.Unjudged != ""}
 }
 
 func (r *run) paths() health.Paths {
