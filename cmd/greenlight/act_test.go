@@ -194,7 +194,7 @@ func (h *actHarness) run(t *testing.T, e *env, r actRun) actResult {
 	data, err := os.ReadFile(filepath.Join(root, "action.yml"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(action, data, 0o644))
-	pin := exec.Command(filepath.Join(root, "scripts", "pin-action-image.sh"), action, "docker://"+h.image)
+	pin := exec.Command(filepath.Join(root, ".github", "scripts", "pin-action-image.sh"), action, "docker://"+h.image)
 	pinOut, err := pin.CombinedOutput()
 	require.NoError(t, err, "%s", pinOut)
 
