@@ -56,6 +56,8 @@ type app struct {
 	tokenAuth string
 	// idToken is the GitHub OIDC source, for the claims of a refused token.
 	idToken *credential.GitHubIDToken
+	// mask has the runner hide secrets from the log; nil outside the action.
+	mask func(values ...string)
 }
 
 // connect builds the clients from the kubeconfig or the OIDC inputs; a

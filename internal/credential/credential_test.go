@@ -327,3 +327,29 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+func TestEKSTokenSecretsNameThePresignedURLAndItsSignedValues(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/eks-aws-iam-authenticator.yaml")
+	require.NoError(t, err)
+	kc, err := kube.LoadKubeconfig(string(data), "")
+	require.NoError(t, err)
+	src, err := ForExec(context.Background(), kc.Exec, mapEnv(map[string]string{
+		"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY", "AWS_SECRET_ACCESS_KEY": "secretKeyMarker123", "AWS_SESSION_TOKEN": "session/Token+456=", "AWS_REGION": "eu-west-1",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"secretKeyMarker123", "session/Token+456="}, src.Secrets, "the environment's secrets are masked too")
+	var seen []string
+	r := NewRefresher(src, nil).OnNew(func(tok *oauth2.Token) { seen = append(seen, tok.AccessToken) })
+	tok, err := r.Token()
+	require.NoError(t, err)
+	assert.Equal(t, []string{tok.AccessToken}, seen, "told of the new token before it is used")
+	raw, _ := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(tok.AccessToken, "k8s-aws-v1."))
+	q := must(url.Parse(string(raw))).Query()
+	secrets := TokenSecrets(tok.AccessToken)
+	for _, want := range []string{tok.AccessToken, string(raw), q.Get("X-Amz-Signature"), q.Get("X-Amz-Credential"), url.QueryEscape(q.Get("X-Amz-Credential")),
+		"session/Token+456=", url.QueryEscape("session/Token+456=")} {
+		assert.Contains(t, secrets, want)
+	}
+	assert.Equal(t, []string{"ya29.plain"}, TokenSecrets("ya29.plain"), "other tokens are masked whole")
+}

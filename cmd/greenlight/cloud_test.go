@@ -1,0 +1,425 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Cloud credentials as the setup actions leave them, each marked.
+const (
+	secretAWSAccessKey    = secretMarker + "AKIAGREENLIGHTTEST"
+	secretAWSSecretKey    = secretMarker + "/awsSecretAccessKey+0123456789"
+	secretAWSSession      = secretMarker + "awsSessionToken/IQoJb3JpZ2luX2VjE+abc=="
+	secretWebIdentity     = secretMarker + ".eyJ3ZWJJZGVudGl0eSI6dHJ1ZX0.webIdentitySig"
+	secretAssumedKey      = secretMarker + "ASIAASSUMEDKEY"
+	secretAssumedSecret   = secretMarker + "/assumedSecretKey+9876543210"
+	secretAssumedSession  = secretMarker + "assumedSession/FwoGZXIvYXdzEB+xyz=="
+	secretGoogleToken     = secretMarker + "-ya29.googleAccessToken_0123456789"
+	secretFederatedToken  = secretMarker + ".eyJmZWRlcmF0ZWQiOnRydWV9.federatedSig"
+	secretAzureToken      = secretMarker + "-eyJ0eXAiOiJKV1QifQ.azureAccessToken.sig"
+	cloudAPIServerUser403 = "greenlight-deployer"
+)
+
+// apiServer is a loopback Kubernetes API server over TLS that records the
+// bearer tokens it receives. Unauthorized refuses every token (401);
+// otherwise it names the caller in a SelfSubjectReview, lists no rules,
+// denies every SelfSubjectAccessReview and forbids anything else (403).
+type apiServer struct {
+	srv          *httptest.Server
+	unauthorized bool
+
+	mu     sync.Mutex
+	tokens []string
+	paths  []string
+}
+
+func newAPIServer(t *testing.T, unauthorized bool) *apiServer {
+	a := &apiServer{unauthorized: unauthorized}
+	a.srv = httptest.NewTLSServer(http.HandlerFunc(a.serve))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+func (a *apiServer) serve(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	a.mu.Lock()
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && !slices.Contains(a.tokens, tok) {
+		a.tokens = append(a.tokens, tok)
+	}
+	a.paths = append(a.paths, r.Method+" "+r.URL.Path)
+	a.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	status := func(code int, reason, message string) {
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(map[string]any{"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
+			"status": "Failure", "message": message, "reason": reason, "code": code})
+	}
+	if a.unauthorized || !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		status(http.StatusUnauthorized, "Unauthorized", "Unauthorized")
+		return
+	}
+	switch {
+	case r.URL.Path == "/version":
+		// Open to every authenticated user (system:public-info-viewer).
+		fmt.Fprint(w, `{"major":"1","minor":"34","gitVersion":"v1.34.0"}`)
+	case strings.HasSuffix(r.URL.Path, "/selfsubjectreviews"):
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1","metadata":{},"status":{"userInfo":{"username":%q,"groups":["system:authenticated"]}}}`, cloudAPIServerUser403)
+	case strings.HasSuffix(r.URL.Path, "/selfsubjectrulesreviews"):
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, `{"kind":"SelfSubjectRulesReview","apiVersion":"authorization.k8s.io/v1","metadata":{},"spec":{},"status":{"resourceRules":[],"nonResourceRules":[],"incomplete":false}}`)
+	case strings.HasSuffix(r.URL.Path, "/selfsubjectaccessreviews"):
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, `{"kind":"SelfSubjectAccessReview","apiVersion":"authorization.k8s.io/v1","metadata":{},"spec":{},"status":{"allowed":false,"reason":"no RBAC policy matched"}}`)
+	default:
+		status(http.StatusForbidden, "Forbidden", fmt.Sprintf("%s %s is forbidden: User %q cannot do it", r.Method, r.URL.Path, cloudAPIServerUser403))
+	}
+}
+
+func (a *apiServer) received() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.tokens)
+}
+
+// providerKubeconfig is a kubeconfig from internal/credential/testdata, as
+// the provider's command writes it, with every cluster pointed at srv.
+func providerKubeconfig(t *testing.T, name string, srv *httptest.Server) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(filepath.Join("..", "..", "internal", "credential", "testdata", name))
+	require.NoError(t, err)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	for _, c := range cfg.Clusters {
+		c.Server = srv.URL
+		c.CertificateAuthorityData = ca
+	}
+	require.NotEmpty(t, cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo].Exec, "the user runs an exec plugin")
+	data, err := clientcmd.Write(*cfg)
+	require.NoError(t, err)
+	return base64.StdEncoding.EncodeToString(data)
+}
+
+// cloudCase is one provider's login as its setup action leaves it.
+type cloudCase struct {
+	kubeconfig string
+	plugin     string
+	// environ is what the setup action leaves in the job's environment.
+	environ []string
+	// marked are the credentials carrying the marker.
+	marked []string
+	// exact are secrets without the marker (a private key), looked for whole.
+	exact []string
+	// check inspects the tokens the API server received.
+	check func(t *testing.T, tokens []string)
+}
+
+// fakeSTS answers AssumeRoleWithWebIdentity and AssumeRole with marked
+// credentials and counts the calls.
+func fakeSTS(t *testing.T, actions *[]string, mu *sync.Mutex) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		action := r.Form.Get("Action")
+		mu.Lock()
+		*actions = append(*actions, action)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/xml")
+		exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		fmt.Fprintf(w, `<%[1]sResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><%[1]sResult><Credentials><AccessKeyId>%[2]s</AccessKeyId><SecretAccessKey>%[3]s</SecretAccessKey><SessionToken>%[4]s</SessionToken><Expiration>%[5]s</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::111122223333:assumed-role/deployer/greenlight</Arn><AssumedRoleId>AROA:greenlight</AssumedRoleId></AssumedRoleUser></%[1]sResult></%[1]sResponse>`,
+			action, secretAssumedKey, secretAssumedSecret, secretAssumedSession, exp)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// eksTokenParts are the presigned URL inside an EKS token and its signed
+// query values: each is a credential on its own.
+func eksTokenParts(t *testing.T, tok string) []string {
+	t.Helper()
+	rest, ok := strings.CutPrefix(tok, "k8s-aws-v1.")
+	require.True(t, ok, "an EKS token: %.20s", tok)
+	raw, err := base64.RawURLEncoding.DecodeString(rest)
+	require.NoError(t, err)
+	u, err := url.Parse(string(raw))
+	require.NoError(t, err)
+	q := u.Query()
+	parts := []string{string(raw)}
+	for _, name := range []string{"X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token"} {
+		require.NotEmpty(t, q.Get(name), name)
+		parts = append(parts, q.Get(name))
+	}
+	return parts
+}
+
+func eksStatic(t *testing.T, api *apiServer) cloudCase {
+	dir := t.TempDir()
+	return cloudCase{
+		kubeconfig: providerKubeconfig(t, "eks-aws-iam-authenticator.yaml", api.srv),
+		plugin:     "aws-iam-authenticator",
+		environ: []string{
+			"AWS_ACCESS_KEY_ID=" + secretAWSAccessKey, "AWS_SECRET_ACCESS_KEY=" + secretAWSSecretKey, "AWS_SESSION_TOKEN=" + secretAWSSession,
+			"AWS_REGION=us-west-2", "AWS_DEFAULT_REGION=us-west-2",
+			"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"),
+		},
+		marked: []string{secretAWSAccessKey, secretAWSSecretKey, secretAWSSession},
+		check: func(t *testing.T, tokens []string) {
+			for _, tok := range tokens {
+				parts := eksTokenParts(t, tok)
+				assert.True(t, strings.HasPrefix(parts[2], secretAWSAccessKey+"/"), "signed with the environment's key")
+				assert.Equal(t, secretAWSSession, parts[3])
+			}
+		},
+	}
+}
+
+func eksWebIdentity(t *testing.T, api *apiServer) cloudCase {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "web-identity-token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(secretWebIdentity), 0o600))
+	var mu sync.Mutex
+	var actions []string
+	sts := fakeSTS(t, &actions, &mu)
+	return cloudCase{
+		kubeconfig: providerKubeconfig(t, "eks-aws-cli.yaml", api.srv),
+		plugin:     "aws",
+		environ: []string{
+			// As aws-actions/configure-aws-credentials leaves web identity.
+			"AWS_WEB_IDENTITY_TOKEN_FILE=" + tokenFile, "AWS_ROLE_ARN=arn:aws:iam::111122223333:role/github",
+			"AWS_REGION=us-west-2", "AWS_DEFAULT_REGION=us-west-2", "AWS_ENDPOINT_URL_STS=" + sts.URL,
+			"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"),
+		},
+		marked: []string{secretWebIdentity, secretAssumedKey, secretAssumedSecret, secretAssumedSession},
+		check: func(t *testing.T, tokens []string) {
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, []string{"AssumeRoleWithWebIdentity", "AssumeRole"}, actions[:min(2, len(actions))], "web identity, then the kubeconfig's --role-arn")
+			for _, tok := range tokens {
+				parts := eksTokenParts(t, tok)
+				assert.True(t, strings.HasPrefix(parts[2], secretAssumedKey+"/"), "signed with the assumed role's key")
+			}
+		},
+	}
+}
+
+func gkeServiceAccount(t *testing.T, api *apiServer) cloudCase {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	google := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3599}`, secretGoogleToken)
+	}))
+	t.Cleanup(google.Close)
+	creds, err := json.Marshal(map[string]string{
+		"type": "service_account", "project_id": "my-project", "private_key_id": secretMarker + "keyid0123", "private_key": keyPEM,
+		"client_email": "deployer@my-project.iam.gserviceaccount.com", "client_id": "1", "token_uri": google.URL + "/token",
+	})
+	require.NoError(t, err)
+	// google-github-actions/auth writes gha-creds-*.json in the workspace.
+	file := filepath.Join(t.TempDir(), "gha-creds-0123456789abcdef.json")
+	require.NoError(t, os.WriteFile(file, creds, 0o600))
+	var keyLines []string
+	for line := range strings.Lines(keyPEM) {
+		if line = strings.TrimSpace(line); !strings.HasPrefix(line, "-----") {
+			keyLines = append(keyLines, line)
+		}
+	}
+	return cloudCase{
+		kubeconfig: providerKubeconfig(t, "gke-gcloud.yaml", api.srv),
+		plugin:     "gke-gcloud-auth-plugin",
+		environ:    []string{"GOOGLE_APPLICATION_CREDENTIALS=" + file, "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE=" + file, "GOOGLE_GHA_CREDS_PATH=" + file},
+		marked:     []string{secretGoogleToken, secretMarker + "keyid0123"},
+		exact:      keyLines,
+		check: func(t *testing.T, tokens []string) {
+			assert.Equal(t, []string{secretGoogleToken}, tokens, "the access token from the Google token endpoint")
+		},
+	}
+}
+
+func aksWorkloadIdentity(t *testing.T, api *apiServer) cloudCase {
+	var aad *httptest.Server
+	aad = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/openid-configuration") {
+			tenant := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
+			fmt.Fprintf(w, `{"token_endpoint":"%[1]s/%[2]s/oauth2/v2.0/token","issuer":"%[1]s/%[2]s/v2.0","authorization_endpoint":"%[1]s/%[2]s/oauth2/v2.0/authorize"}`, aad.URL, tenant)
+			return
+		}
+		fmt.Fprintf(w, `{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":%q}`, secretAzureToken)
+	}))
+	t.Cleanup(aad.Close)
+	dir := t.TempDir()
+	// The binary trusts the fake Microsoft Entra ID through the roots Go
+	// reads from SSL_CERT_FILE.
+	roots := filepath.Join(dir, "roots.pem")
+	require.NoError(t, os.WriteFile(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: aad.Certificate().Raw}), 0o644))
+	fed := filepath.Join(dir, "azure-identity-token")
+	require.NoError(t, os.WriteFile(fed, []byte(secretFederatedToken), 0o600))
+	return cloudCase{
+		kubeconfig: providerKubeconfig(t, "aks-workloadidentity.yaml", api.srv),
+		plugin:     "kubelogin",
+		environ: []string{
+			// As azure/login leaves workload identity federation.
+			"AZURE_CLIENT_ID=11111111-1111-1111-1111-111111111111", "AZURE_TENANT_ID=22222222-2222-2222-2222-222222222222",
+			"AZURE_FEDERATED_TOKEN_FILE=" + fed, "AZURE_AUTHORITY_HOST=" + aad.URL + "/", "SSL_CERT_FILE=" + roots,
+		},
+		marked: []string{secretFederatedToken, secretAzureToken},
+		check: func(t *testing.T, tokens []string) {
+			assert.Equal(t, []string{secretAzureToken}, tokens, "the access token from Microsoft Entra ID")
+		},
+	}
+}
+
+// cloudInputs are a production deploy's inputs for a kubeconfig whose user
+// runs a managed cluster's exec plugin.
+func cloudInputs(e *env, kubeconfig string) map[string]string {
+	return map[string]string{
+		"environment": "production", "kubeconfig": kubeconfig, "namespace": "shop", "deployment": "shop",
+		"image": "sampleapp:v2", "timeout": "30", "config": "/dev/null",
+		"health-check-token": secretToken, "github-token": secretGitHub,
+		"slack-webhook-url": e.slack.srv.URL + "/services/" + secretSlack,
+		"alert-webhook-url": e.slack.srv.URL + "/hooks", "alert-webhook-secret": secretWebhook,
+	}
+}
+
+// The leak tests run the binary as the runner does with a kubeconfig as
+// the provider's command writes it and the credentials its setup action
+// leaves, against an API server that refuses the token (401) or forbids
+// the deploy (403), and sweep every output channel for the credentials,
+// the tokens greenlight built and, for EKS, the presigned URL and its
+// signed values.
+
+func TestActionEKSStaticKeysNeverLeak(t *testing.T) {
+	t.Parallel()
+	testCloudLeak(t, eksStatic)
+}
+
+func TestActionEKSWebIdentityNeverLeaks(t *testing.T) {
+	t.Parallel()
+	testCloudLeak(t, eksWebIdentity)
+}
+
+func TestActionGKECredentialsNeverLeak(t *testing.T) {
+	t.Parallel()
+	testCloudLeak(t, gkeServiceAccount)
+}
+
+func TestActionAKSCredentialsNeverLeak(t *testing.T) {
+	t.Parallel()
+	testCloudLeak(t, aksWorkloadIdentity)
+}
+
+func testCloudLeak(t *testing.T, setup func(*testing.T, *apiServer) cloudCase) {
+	for _, unauthorized := range []bool{true, false} {
+		answer := "forbidden"
+		if unauthorized {
+			answer = "unauthorized"
+		}
+		t.Run(answer, func(t *testing.T) {
+			t.Parallel()
+			api := newAPIServer(t, unauthorized)
+			c := setup(t, api)
+			e := &env{}
+			e.github = newRecorder(t, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusCreated)
+				fmt.Fprint(w, `{"id": 7}`)
+			})
+			e.slack = newRecorder(t, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") })
+			e.environ = c.environ
+			in := cloudInputs(e, c.kubeconfig)
+			res := e.runAction(t, in, "")
+
+			assert.Equal(t, 1, res.code)
+			assert.Equal(t, "failed", res.outputs["status"])
+			if unauthorized {
+				assert.Contains(t, res.stderr, fmt.Sprintf("refused the %s token (401 Unauthorized)", c.plugin))
+				assert.Contains(t, res.stderr, "nothing was changed")
+			} else {
+				assert.Contains(t, res.stdout, "::group::validate")
+				assert.Contains(t, res.stdout+res.stderr, "deployments.apps", "the missing permission is named")
+				assert.Contains(t, res.stdout, `as user "`+cloudAPIServerUser403+`"`)
+			}
+			tokens := api.received()
+			require.NotEmpty(t, tokens, "the API server received a bearer token")
+			c.check(t, tokens)
+
+			var derived []string
+			for _, tok := range tokens {
+				derived = append(derived, tok)
+				if strings.HasPrefix(tok, "k8s-aws-v1.") {
+					derived = append(derived, eksTokenParts(t, tok)...)
+				}
+			}
+			assertCloudMasked(t, res, derived)
+			places := outputPlaces(e, res)
+			for _, leak := range sweep(places, append(slices.Clone(markedSecrets), c.marked...)...) {
+				t.Errorf("a secret leaked: %s", leak)
+			}
+			for _, leak := range sweepExact(places, append(append(derived, c.exact...), in["kubeconfig"])...) {
+				t.Errorf("a token leaked: %s", leak)
+			}
+		})
+	}
+}
+
+// outputPlaces are the channels a secret must never reach: stdout without
+// its ::add-mask:: commands, stderr, outputs, summary, report and the
+// GitHub and Slack receivers.
+func outputPlaces(e *env, res result) map[string]string {
+	var logged []string
+	for _, line := range strings.Split(res.stdout, "\n") {
+		if !strings.HasPrefix(line, "::add-mask::") {
+			logged = append(logged, line)
+		}
+	}
+	return map[string]string{
+		"stdout": strings.Join(logged, "\n"), "stderr": res.stderr, "outputs": mustJSON(res.outputs),
+		"summary": res.summary, "report": res.report,
+		"slack": strings.Join(e.slack.requests(), "\n"), "github": strings.Join(e.github.requests(), "\n"),
+	}
+}
+
+// assertCloudMasked checks that each secret is masked with ::add-mask::
+// before the first line of stdout that is not itself a mask: the token is
+// made for the first request, before greenlight prints anything else.
+func assertCloudMasked(t *testing.T, res result, secrets []string) {
+	t.Helper()
+	lines := strings.Split(res.stdout, "\n")
+	firstOther := len(lines)
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "::add-mask::") {
+			firstOther = i
+			break
+		}
+	}
+	// Workflow command data escapes %, CR and LF; the runner undoes it.
+	escape := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A")
+	for _, s := range secrets {
+		at := slices.Index(lines, "::add-mask::"+escape.Replace(s))
+		if assert.GreaterOrEqual(t, at, 0, "%.24s… is masked", s) {
+			assert.Less(t, at, firstOther, "%.24s… is masked before any other line", s)
+		}
+	}
+}
