@@ -127,15 +127,21 @@ type cloudCase struct {
 	environ []string
 	// marked are the credentials carrying the marker.
 	marked []string
+	// envSecrets are the secret values of environment variables, which
+	// greenlight masks too.
+	envSecrets []string
 	// exact are secrets without the marker (a private key), looked for whole.
 	exact []string
+	// refusal is what the refusing token endpoint's answer says, which the
+	// run's error passes on.
+	refusal string
 	// check inspects the tokens the API server received.
 	check func(t *testing.T, tokens []string)
 }
 
 // fakeSTS answers AssumeRoleWithWebIdentity and AssumeRole with marked
 // credentials and counts the calls.
-func fakeSTS(t *testing.T, actions *[]string, mu *sync.Mutex) *httptest.Server {
+func fakeSTS(t *testing.T, actions *[]string, mu *sync.Mutex, refuse bool) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		action := r.Form.Get("Action")
@@ -143,6 +149,12 @@ func fakeSTS(t *testing.T, actions *[]string, mu *sync.Mutex) *httptest.Server {
 		*actions = append(*actions, action)
 		mu.Unlock()
 		w.Header().Set("Content-Type", "text/xml")
+		if refuse {
+			// As STS refuses a role whose trust policy does not match.
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:%s</Message></Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>`, action)
+			return
+		}
 		exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 		fmt.Fprintf(w, `<%[1]sResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><%[1]sResult><Credentials><AccessKeyId>%[2]s</AccessKeyId><SecretAccessKey>%[3]s</SecretAccessKey><SessionToken>%[4]s</SessionToken><Expiration>%[5]s</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::111122223333:assumed-role/deployer/greenlight</Arn><AssumedRoleId>AROA:greenlight</AssumedRoleId></AssumedRoleUser></%[1]sResult></%[1]sResponse>`,
 			action, secretAssumedKey, secretAssumedSecret, secretAssumedSession, exp)
@@ -170,7 +182,7 @@ func eksTokenParts(t *testing.T, tok string) []string {
 	return parts
 }
 
-func eksStatic(t *testing.T, api *apiServer) cloudCase {
+func eksStatic(t *testing.T, api *apiServer, refuse bool) cloudCase {
 	dir := t.TempDir()
 	return cloudCase{
 		kubeconfig: providerKubeconfig(t, "eks-aws-iam-authenticator.yaml", api.srv),
@@ -180,7 +192,8 @@ func eksStatic(t *testing.T, api *apiServer) cloudCase {
 			"AWS_REGION=us-west-2", "AWS_DEFAULT_REGION=us-west-2",
 			"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"),
 		},
-		marked: []string{secretAWSAccessKey, secretAWSSecretKey, secretAWSSession},
+		marked:     []string{secretAWSAccessKey, secretAWSSecretKey, secretAWSSession},
+		envSecrets: []string{secretAWSSecretKey, secretAWSSession},
 		check: func(t *testing.T, tokens []string) {
 			for _, tok := range tokens {
 				parts := eksTokenParts(t, tok)
@@ -191,16 +204,17 @@ func eksStatic(t *testing.T, api *apiServer) cloudCase {
 	}
 }
 
-func eksWebIdentity(t *testing.T, api *apiServer) cloudCase {
+func eksWebIdentity(t *testing.T, api *apiServer, refuse bool) cloudCase {
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "web-identity-token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte(secretWebIdentity), 0o600))
 	var mu sync.Mutex
 	var actions []string
-	sts := fakeSTS(t, &actions, &mu)
+	sts := fakeSTS(t, &actions, &mu, refuse)
 	return cloudCase{
 		kubeconfig: providerKubeconfig(t, "eks-aws-cli.yaml", api.srv),
 		plugin:     "aws",
+		refusal:    "AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity",
 		environ: []string{
 			// As aws-actions/configure-aws-credentials leaves web identity.
 			"AWS_WEB_IDENTITY_TOKEN_FILE=" + tokenFile, "AWS_ROLE_ARN=arn:aws:iam::111122223333:role/github",
@@ -211,6 +225,10 @@ func eksWebIdentity(t *testing.T, api *apiServer) cloudCase {
 		check: func(t *testing.T, tokens []string) {
 			mu.Lock()
 			defer mu.Unlock()
+			if refuse {
+				assert.Contains(t, actions, "AssumeRoleWithWebIdentity")
+				return
+			}
 			assert.Equal(t, []string{"AssumeRoleWithWebIdentity", "AssumeRole"}, actions[:min(2, len(actions))], "web identity, then the kubeconfig's --role-arn")
 			for _, tok := range tokens {
 				parts := eksTokenParts(t, tok)
@@ -220,7 +238,7 @@ func eksWebIdentity(t *testing.T, api *apiServer) cloudCase {
 	}
 }
 
-func gkeServiceAccount(t *testing.T, api *apiServer) cloudCase {
+func gkeServiceAccount(t *testing.T, api *apiServer, refuse bool) cloudCase {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
 	der, err := x509.MarshalPKCS8PrivateKey(key)
@@ -228,6 +246,12 @@ func gkeServiceAccount(t *testing.T, api *apiServer) cloudCase {
 	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	google := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		if refuse {
+			// As Google's token endpoint refuses a deleted key.
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"Invalid JWT Signature."}`)
+			return
+		}
 		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3599}`, secretGoogleToken)
 	}))
 	t.Cleanup(google.Close)
@@ -248,22 +272,33 @@ func gkeServiceAccount(t *testing.T, api *apiServer) cloudCase {
 	return cloudCase{
 		kubeconfig: providerKubeconfig(t, "gke-gcloud.yaml", api.srv),
 		plugin:     "gke-gcloud-auth-plugin",
+		refusal:    "Invalid JWT Signature.",
 		environ:    []string{"GOOGLE_APPLICATION_CREDENTIALS=" + file, "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE=" + file, "GOOGLE_GHA_CREDS_PATH=" + file},
 		marked:     []string{secretGoogleToken, secretMarker + "keyid0123"},
 		exact:      keyLines,
 		check: func(t *testing.T, tokens []string) {
+			if refuse {
+				return
+			}
 			assert.Equal(t, []string{secretGoogleToken}, tokens, "the access token from the Google token endpoint")
 		},
 	}
 }
 
-func aksWorkloadIdentity(t *testing.T, api *apiServer) cloudCase {
+func aksWorkloadIdentity(t *testing.T, api *apiServer, refuse bool) cloudCase {
 	var aad *httptest.Server
 	aad = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if strings.HasSuffix(r.URL.Path, "/openid-configuration") {
 			tenant := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
 			fmt.Fprintf(w, `{"token_endpoint":"%[1]s/%[2]s/oauth2/v2.0/token","issuer":"%[1]s/%[2]s/v2.0","authorization_endpoint":"%[1]s/%[2]s/oauth2/v2.0/authorize"}`, aad.URL, tenant)
+			return
+		}
+		if refuse {
+			// As Microsoft Entra ID refuses an assertion no federated
+			// credential matches.
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error":"invalid_client","error_description":"AADSTS700213: No matching federated identity record found for presented assertion subject 'repo:acme/shop:environment:production'.","error_codes":[700213],"trace_id":"0000","correlation_id":"1111"}`)
 			return
 		}
 		fmt.Fprintf(w, `{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":%q}`, secretAzureToken)
@@ -279,6 +314,7 @@ func aksWorkloadIdentity(t *testing.T, api *apiServer) cloudCase {
 	return cloudCase{
 		kubeconfig: providerKubeconfig(t, "aks-workloadidentity.yaml", api.srv),
 		plugin:     "kubelogin",
+		refusal:    "AADSTS700213",
 		environ: []string{
 			// As azure/login leaves workload identity federation.
 			"AZURE_CLIENT_ID=11111111-1111-1111-1111-111111111111", "AZURE_TENANT_ID=22222222-2222-2222-2222-222222222222",
@@ -286,6 +322,9 @@ func aksWorkloadIdentity(t *testing.T, api *apiServer) cloudCase {
 		},
 		marked: []string{secretFederatedToken, secretAzureToken},
 		check: func(t *testing.T, tokens []string) {
+			if refuse {
+				return
+			}
 			assert.Equal(t, []string{secretAzureToken}, tokens, "the access token from Microsoft Entra ID")
 		},
 	}
@@ -312,34 +351,41 @@ func cloudInputs(e *env, kubeconfig string) map[string]string {
 
 func TestActionEKSStaticKeysNeverLeak(t *testing.T) {
 	t.Parallel()
-	testCloudLeak(t, eksStatic)
+	testCloudLeak(t, eksStatic, false)
 }
 
 func TestActionEKSWebIdentityNeverLeaks(t *testing.T) {
 	t.Parallel()
-	testCloudLeak(t, eksWebIdentity)
+	testCloudLeak(t, eksWebIdentity, true)
 }
 
 func TestActionGKECredentialsNeverLeak(t *testing.T) {
 	t.Parallel()
-	testCloudLeak(t, gkeServiceAccount)
+	testCloudLeak(t, gkeServiceAccount, true)
 }
 
 func TestActionAKSCredentialsNeverLeak(t *testing.T) {
 	t.Parallel()
-	testCloudLeak(t, aksWorkloadIdentity)
+	testCloudLeak(t, aksWorkloadIdentity, true)
 }
 
-func testCloudLeak(t *testing.T, setup func(*testing.T, *apiServer) cloudCase) {
-	for _, unauthorized := range []bool{true, false} {
-		answer := "forbidden"
-		if unauthorized {
-			answer = "unauthorized"
-		}
+// The API server's answers, and a token endpoint that refuses.
+const (
+	answerUnauthorized = "unauthorized"
+	answerForbidden    = "forbidden"
+	answerTokenRefused = "token endpoint refuses"
+)
+
+func testCloudLeak(t *testing.T, setup func(*testing.T, *apiServer, bool) cloudCase, refusable bool) {
+	answers := []string{answerUnauthorized, answerForbidden}
+	if refusable {
+		answers = append(answers, answerTokenRefused)
+	}
+	for _, answer := range answers {
 		t.Run(answer, func(t *testing.T) {
 			t.Parallel()
-			api := newAPIServer(t, unauthorized)
-			c := setup(t, api)
+			api := newAPIServer(t, answer == answerUnauthorized)
+			c := setup(t, api, answer == answerTokenRefused)
 			e := &env{}
 			e.github = newRecorder(t, func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
@@ -353,13 +399,27 @@ func testCloudLeak(t *testing.T, setup func(*testing.T, *apiServer) cloudCase) {
 
 			assert.Equal(t, 1, res.code)
 			assert.Equal(t, "failed", res.outputs["status"])
-			if unauthorized {
+			switch answer {
+			case answerUnauthorized:
 				assert.Contains(t, res.stderr, fmt.Sprintf("refused the %s token (401 Unauthorized)", c.plugin))
 				assert.Contains(t, res.stderr, "nothing was changed")
-			} else {
+			case answerForbidden:
 				assert.Contains(t, res.stdout, "::group::validate")
 				assert.Contains(t, res.stdout+res.stderr, "deployments.apps", "the missing permission is named")
 				assert.Contains(t, res.stdout, `as user "`+cloudAPIServerUser403+`"`)
+			case answerTokenRefused:
+				assert.Empty(t, api.received(), "no token reached the API server")
+				assert.Contains(t, res.stderr, c.refusal, "the token endpoint's reason is passed on")
+				c.check(t, nil)
+				assertCloudMasked(t, res, c.envSecrets)
+				places := outputPlaces(e, res)
+				for _, leak := range sweep(places, append(slices.Clone(markedSecrets), c.marked...)...) {
+					t.Errorf("a secret leaked: %s", leak)
+				}
+				for _, leak := range sweepExact(places, append(slices.Clone(c.exact), in["kubeconfig"])...) {
+					t.Errorf("a secret leaked: %s", leak)
+				}
+				return
 			}
 			tokens := api.received()
 			require.NotEmpty(t, tokens, "the API server received a bearer token")
@@ -372,7 +432,7 @@ func testCloudLeak(t *testing.T, setup func(*testing.T, *apiServer) cloudCase) {
 					derived = append(derived, eksTokenParts(t, tok)...)
 				}
 			}
-			assertCloudMasked(t, res, derived)
+			assertCloudMasked(t, res, append(derived, c.envSecrets...))
 			places := outputPlaces(e, res)
 			for _, leak := range sweep(places, append(slices.Clone(markedSecrets), c.marked...)...) {
 				t.Errorf("a secret leaked: %s", leak)
