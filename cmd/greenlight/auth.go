@@ -58,8 +58,8 @@ func (a *app) restConfig(ctx context.Context) (*rest.Config, error) {
 	if err != nil {
 		return nil, &config.InputError{Input: "auth", Problem: "is github-oidc but " + err.Error(), Accepted: "kubeconfig, or github-oidc in a job with `permissions: id-token: write`"}
 	}
-	a.idToken = src
-	cfg.WrapTransport = credential.NewRefresher(src, nil).OnNew(a.maskToken).WrapTransport()
+	a.idToken = credential.NewRefresher(src, nil).OnNew(a.maskToken)
+	cfg.WrapTransport = a.idToken.WrapTransport()
 	a.tokenAuth = "GitHub OIDC"
 	return cfg, nil
 }

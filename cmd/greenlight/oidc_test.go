@@ -70,6 +70,7 @@ func (e *env) assertNoOIDCSecrets(t *testing.T, res result, in map[string]string
 	for _, tok := range tokens {
 		// The signature is what makes a JWT a credential.
 		assert.NotContains(t, all, tok[strings.LastIndex(tok, ".")+1:], "an ID token leaked")
+		assert.Contains(t, res.stdout, "::add-mask::"+tok, "each ID token is masked")
 	}
 	assert.Contains(t, res.stdout, "::add-mask::"+requestToken, "the request token is masked")
 }
