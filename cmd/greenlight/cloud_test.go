@@ -18,11 +18,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/ebeautything/greenlight/internal/credential/credentialtest"
 )
 
 // Cloud credentials as the setup actions leave them, each marked.
@@ -139,30 +140,6 @@ type cloudCase struct {
 	check func(t *testing.T, tokens []string)
 }
 
-// fakeSTS answers AssumeRoleWithWebIdentity and AssumeRole with marked
-// credentials and counts the calls.
-func fakeSTS(t *testing.T, actions *[]string, mu *sync.Mutex, refuse bool) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		action := r.Form.Get("Action")
-		mu.Lock()
-		*actions = append(*actions, action)
-		mu.Unlock()
-		w.Header().Set("Content-Type", "text/xml")
-		if refuse {
-			// As STS refuses a role whose trust policy does not match.
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:%s</Message></Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>`, action)
-			return
-		}
-		exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-		fmt.Fprintf(w, `<%[1]sResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><%[1]sResult><Credentials><AccessKeyId>%[2]s</AccessKeyId><SecretAccessKey>%[3]s</SecretAccessKey><SessionToken>%[4]s</SessionToken><Expiration>%[5]s</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::111122223333:assumed-role/deployer/greenlight</Arn><AssumedRoleId>AROA:greenlight</AssumedRoleId></AssumedRoleUser></%[1]sResult></%[1]sResponse>`,
-			action, secretAssumedKey, secretAssumedSecret, secretAssumedSession, exp)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // eksTokenParts are the presigned URL inside an EKS token and its signed
 // query values: each is a credential on its own.
 func eksTokenParts(t *testing.T, tok string) []string {
@@ -208,9 +185,7 @@ func eksWebIdentity(t *testing.T, api *apiServer, refuse bool) cloudCase {
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "web-identity-token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte(secretWebIdentity), 0o600))
-	var mu sync.Mutex
-	var actions []string
-	sts := fakeSTS(t, &actions, &mu, refuse)
+	sts := credentialtest.NewSTS(t, credentialtest.AWSCredentials{AccessKeyID: secretAssumedKey, SecretAccessKey: secretAssumedSecret, SessionToken: secretAssumedSession}, refuse)
 	return cloudCase{
 		kubeconfig: providerKubeconfig(t, "eks-aws-cli.yaml", api.srv),
 		plugin:     "aws",
@@ -223,8 +198,10 @@ func eksWebIdentity(t *testing.T, api *apiServer, refuse bool) cloudCase {
 		},
 		marked: []string{secretWebIdentity, secretAssumedKey, secretAssumedSecret, secretAssumedSession},
 		check: func(t *testing.T, tokens []string) {
-			mu.Lock()
-			defer mu.Unlock()
+			var actions []string
+			for _, f := range sts.Forms() {
+				actions = append(actions, f.Get("Action"))
+			}
 			if refuse {
 				assert.Contains(t, actions, "AssumeRoleWithWebIdentity")
 				return
@@ -244,17 +221,7 @@ func gkeServiceAccount(t *testing.T, api *apiServer, refuse bool) cloudCase {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	require.NoError(t, err)
 	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-	google := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if refuse {
-			// As Google's token endpoint refuses a deleted key.
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"Invalid JWT Signature."}`)
-			return
-		}
-		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3599}`, secretGoogleToken)
-	}))
-	t.Cleanup(google.Close)
+	google := credentialtest.NewGoogleToken(t, secretGoogleToken, refuse)
 	creds, err := json.Marshal(map[string]string{
 		"type": "service_account", "project_id": "my-project", "private_key_id": secretMarker + "keyid0123", "private_key": keyPEM,
 		"client_email": "deployer@my-project.iam.gserviceaccount.com", "client_id": "1", "token_uri": google.URL + "/token",
@@ -286,24 +253,7 @@ func gkeServiceAccount(t *testing.T, api *apiServer, refuse bool) cloudCase {
 }
 
 func aksWorkloadIdentity(t *testing.T, api *apiServer, refuse bool) cloudCase {
-	var aad *httptest.Server
-	aad = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if strings.HasSuffix(r.URL.Path, "/openid-configuration") {
-			tenant := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
-			fmt.Fprintf(w, `{"token_endpoint":"%[1]s/%[2]s/oauth2/v2.0/token","issuer":"%[1]s/%[2]s/v2.0","authorization_endpoint":"%[1]s/%[2]s/oauth2/v2.0/authorize"}`, aad.URL, tenant)
-			return
-		}
-		if refuse {
-			// As Microsoft Entra ID refuses an assertion no federated
-			// credential matches.
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"error":"invalid_client","error_description":"AADSTS700213: No matching federated identity record found for presented assertion subject 'repo:acme/shop:environment:production'.","error_codes":[700213],"trace_id":"0000","correlation_id":"1111"}`)
-			return
-		}
-		fmt.Fprintf(w, `{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":%q}`, secretAzureToken)
-	}))
-	t.Cleanup(aad.Close)
+	aad := credentialtest.NewEntraID(t, secretAzureToken, refuse)
 	dir := t.TempDir()
 	// The binary trusts the fake Microsoft Entra ID through the roots Go
 	// reads from SSL_CERT_FILE.
