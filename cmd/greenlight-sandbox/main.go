@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,11 +48,18 @@ each Service at http://ROUTER/<namespace>/<service>/.
 
 Usage:
   greenlight-sandbox up [--kubeconfig PATH] [--router-addr 127.0.0.1:PORT] [--node stand-in|real]
+                        [--oidc [--oidc-repository OWNER/NAME] [--oidc-environment NAME]
+                                [--oidc-ref REF] [--oidc-namespace NAMESPACE]]
       Start the cluster, write an administrator kubeconfig, print it and the
       router's URL, and run until interrupted (Ctrl-C). --node=real runs pods
       as containers on a real node (kubelet, containerd, runc, CNI bridge,
       kube-proxy; needs root and those packages) and the router forwards to
-      each Service's ClusterIP.
+      each Service's ClusterIP. --oidc makes the API server trust a
+      GitHub-style issuer served on loopback, prints the two
+      ACTIONS_ID_TOKEN_REQUEST_* values a runner gives a job (tokens for the
+      repository, environment and ref flags; the cluster accepts jobs of
+      acme/*), binds the job's subject to the Role greenlight needs in the
+      namespace, and prints the inputs of a step with auth: github-oidc.
   greenlight-sandbox demo
       Start a fresh cluster, deploy sampleapp:v1, update it to v2, then ship a
       v3 that breaks after it went live and watch it get rolled back.
@@ -86,7 +94,30 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	kubeconfig := fs.String("kubeconfig", "sandbox.kubeconfig", "where to write the administrator kubeconfig")
 	routerAddr := fs.String("router-addr", "127.0.0.1:0", "address of the router (loopback only)")
 	nodeKind := fs.String("node", "stand-in", "the node pods run on: stand-in (in-process apps) or real (kubelet and containerd; needs root)")
+	oidc := fs.Bool("oidc", false, "trust a GitHub-style OIDC issuer served on loopback and serve a job's ID tokens, as the runner does")
+	var of oidcFlags
+	fs.StringVar(&of.repository, "oidc-repository", testcluster.OIDCOwner+"/shop", "with --oidc: the repository claim of the job's ID tokens (owner/name); the cluster accepts repositories of "+testcluster.OIDCOwner)
+	fs.StringVar(&of.environment, "oidc-environment", "production", "with --oidc: the environment claim of the job's ID tokens (empty: a job without environment)")
+	fs.StringVar(&of.ref, "oidc-ref", "refs/heads/main", "with --oidc: the ref claim of the job's ID tokens")
+	fs.StringVar(&of.namespace, "oidc-namespace", "default", "with --oidc: the namespace where the job's subject is bound to the Role greenlight needs")
 	if err := fs.Parse(args); err != nil {
+		return exitBadInput
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "greenlight-sandbox: up takes no arguments, got %q\n", fs.Args())
+		return exitBadInput
+	}
+	var badFlag error
+	fs.Visit(func(f *flag.Flag) {
+		if badFlag == nil && !*oidc && strings.HasPrefix(f.Name, "oidc-") {
+			badFlag = fmt.Errorf("--%s: %w", f.Name, errOIDCFlagWithoutOIDC)
+		}
+	})
+	if badFlag == nil && *oidc {
+		badFlag = of.check()
+	}
+	if badFlag != nil {
+		fmt.Fprintf(stderr, "greenlight-sandbox: %v\n", badFlag)
 		return exitBadInput
 	}
 	if err := checkLoopback(*routerAddr); err != nil {
@@ -97,7 +128,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "greenlight-sandbox: --node: %q is not a node kind; accepted: stand-in, real\n", *nodeKind)
 		return exitBadInput
 	}
-	c, err := testcluster.Start(ctx, testcluster.Options{Log: stderr, RouterAddr: *routerAddr, RealNode: *nodeKind == "real"})
+	c, err := testcluster.Start(ctx, testcluster.Options{Log: stderr, RouterAddr: *routerAddr, RealNode: *nodeKind == "real", OIDC: *oidc})
 	if err != nil {
 		fmt.Fprintf(stderr, "greenlight-sandbox: %v\n", err)
 		return exitFailed
@@ -112,6 +143,12 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer os.Remove(path)
+	if *oidc {
+		if err := setUpOIDC(ctx, c, of, stdout); err != nil {
+			fmt.Fprintf(stderr, "greenlight-sandbox: set up GitHub OIDC: %v\n", err)
+			return exitFailed
+		}
+	}
 	fmt.Fprintf(stdout, "kubeconfig: %s\nrouter:     %s  (a Service is at %s/<namespace>/<service>/)\nkubectl:    %s\n\nRunning until interrupted (Ctrl-C).\n",
 		path, c.RouterURL(), c.RouterURL(), c.Binaries().Kubectl)
 	<-ctx.Done()

@@ -53,6 +53,7 @@ func runAction(ctx context.Context, getenv func(string) string, stdout, stderr i
 		return exitBadInput
 	}
 	a := &app{cfg: cfg, getenv: getenv, stdout: stdout, stderr: stderr, extras: map[string]string{}}
+	a.mask = func(values ...string) { _ = act.Mask(values...) }
 	if cfg.Command == config.CommandUnlock {
 		// A workflow step that says command: unlock asks for it explicitly.
 		a.extras["force"] = "true"

@@ -54,8 +54,11 @@ type app struct {
 	// tokenAuth names the token-based credential in use ("GitHub OIDC",
 	// an exec plugin); empty for the kubeconfig's own user.
 	tokenAuth string
-	// idToken is the GitHub OIDC source, for the claims of a refused token.
-	idToken *credential.GitHubIDToken
+	// idToken gives the GitHub OIDC token in use, for the claims of a
+	// refused token; through the refresher, so a new one is masked too.
+	idToken *credential.Refresher
+	// mask has the runner hide secrets from the log; nil outside the action.
+	mask func(values ...string)
 }
 
 // connect builds the clients from the kubeconfig or the OIDC inputs; a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/oauth2"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,7 +36,8 @@ func (a *app) restConfig(ctx context.Context) (*rest.Config, error) {
 				return nil, &config.InputError{Input: "kubeconfig", Problem: err.Error(), Accepted: "a kubeconfig whose user greenlight can authenticate"}
 			}
 			kc.REST.ExecProvider = nil
-			kc.REST.WrapTransport = credential.NewRefresher(src, nil).WrapTransport()
+			a.maskSecrets(src.Secrets...)
+			kc.REST.WrapTransport = credential.NewRefresher(src, nil).OnNew(a.maskToken).WrapTransport()
 			a.tokenAuth = src.Plugin
 		}
 		return kc.REST, nil
@@ -56,10 +58,23 @@ func (a *app) restConfig(ctx context.Context) (*rest.Config, error) {
 	if err != nil {
 		return nil, &config.InputError{Input: "auth", Problem: "is github-oidc but " + err.Error(), Accepted: "kubeconfig, or github-oidc in a job with `permissions: id-token: write`"}
 	}
-	a.idToken = src
-	cfg.WrapTransport = credential.NewRefresher(src, nil).WrapTransport()
+	a.idToken = credential.NewRefresher(src, nil).OnNew(a.maskToken)
+	cfg.WrapTransport = a.idToken.WrapTransport()
 	a.tokenAuth = "GitHub OIDC"
 	return cfg, nil
+}
+
+// maskSecrets has the runner hide values from the log, in action mode.
+func (a *app) maskSecrets(values ...string) {
+	if a.mask != nil && len(values) > 0 {
+		a.mask(values...)
+	}
+}
+
+// maskToken has the runner hide a newly fetched token, and what it carries,
+// before any request sends it.
+func (a *app) maskToken(tok *oauth2.Token) {
+	a.maskSecrets(credential.TokenSecrets(tok.AccessToken)...)
 }
 
 // checkIdentity asks the API server who the token-based credential is,

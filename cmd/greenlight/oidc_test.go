@@ -42,12 +42,7 @@ func (e *env) withIDToken(t *testing.T, claims testcluster.GitHubClaims, lifetim
 func (e *env) bindDeployer(t *testing.T, user string) {
 	t.Helper()
 	ctx := context.Background()
-	perms := kube.RequiredPermissions(kube.Plan{Strategy: "blue-green", Namespace: e.ns, UsesLease: true, ChecksThroughAPIServer: true})
-	perms = append(perms, kube.RequiredPermissions(kube.Plan{Strategy: "rolling", Namespace: e.ns, UsesLease: true, ChecksThroughAPIServer: true})...)
-	var rules []rbacv1.PolicyRule
-	for _, p := range perms {
-		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{p.Group}, Resources: []string{p.Resource}, Verbs: []string{p.Verb}})
-	}
+	rules := kube.DeployerRules(e.ns)
 	_, err := e.client.RbacV1().Roles(e.ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "greenlight-deployer"}, Rules: rules}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	_, err = e.client.RbacV1().RoleBindings(e.ns).Create(ctx, &rbacv1.RoleBinding{
@@ -75,6 +70,7 @@ func (e *env) assertNoOIDCSecrets(t *testing.T, res result, in map[string]string
 	for _, tok := range tokens {
 		// The signature is what makes a JWT a credential.
 		assert.NotContains(t, all, tok[strings.LastIndex(tok, ".")+1:], "an ID token leaked")
+		assert.Contains(t, res.stdout, "::add-mask::"+tok, "each ID token is masked")
 	}
 	assert.Contains(t, res.stdout, "::add-mask::"+requestToken, "the request token is masked")
 }

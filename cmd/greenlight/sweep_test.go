@@ -123,6 +123,54 @@ func TestSweepFindsEveryEncoding(t *testing.T) {
 			assert.NotEmpty(t, sweep(map[string]string{name: text}, secret), "%s of %q not caught: %s", name, secret, text)
 		}
 	}
+	signature := "b38a2c5fac6334a9c7b3d24e0f1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5"
+	for name, text := range map[string]string{
+		"raw": "sig=" + signature, "json": mustJSON(map[string]string{"u": "https://x/?a=1&s=" + signature}),
+		"base64 offset 1":    base64.StdEncoding.EncodeToString([]byte("x" + signature)),
+		"base64url offset 2": base64.RawURLEncoding.EncodeToString([]byte("xy" + signature + "?")),
+		"url query":          "next=" + url.QueryEscape("a/b "+signature),
+	} {
+		assert.NotEmpty(t, sweepExact(map[string]string{name: text}, signature), "%s of an unmarked secret not caught: %s", name, text)
+	}
+	assert.Empty(t, sweepExact(map[string]string{"clean": "signed with SigV4, 64 hex characters"}, signature))
 	clean := map[string]string{"summary": "deployed sampleapp:v2 (ghs\\_… masked as ***), 2 of 2 ready", "b64": base64.StdEncoding.EncodeToString([]byte("nothing to see here, qz7 m a r k"))}
 	assert.Empty(t, sweep(clean, markedSecrets...))
+}
+
+// exactLeakForms are the strings whose presence means a secret without the
+// marker leaked, such as a signature computed from marked credentials: the
+// secret raw, JSON-, URL-query- and URL-path-escaped, and in base64 at each
+// of the three byte alignments and in both alphabets.
+func exactLeakForms(secret string) []string {
+	jsonText, _ := json.Marshal(secret)
+	forms := []string{secret, strings.Trim(string(jsonText), `"`), url.QueryEscape(secret), url.PathEscape(secret)}
+	for pad := range 3 {
+		prefix := strings.Repeat("\x00", pad)
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			full := enc.EncodeToString([]byte(prefix + secret))
+			skip := (pad*8 + 5) / 6
+			stable := (pad + len(secret)) * 8 / 6
+			if stable-skip >= 8 {
+				forms = append(forms, full[skip:stable])
+			}
+		}
+	}
+	return forms
+}
+
+// sweepExact lists, for each place, the exact leak forms of secrets it
+// contains.
+func sweepExact(places map[string]string, secrets ...string) []string {
+	var found []string
+	for where, text := range places {
+		for _, secret := range secrets {
+			for _, form := range exactLeakForms(secret) {
+				if strings.Contains(text, form) {
+					found = append(found, fmt.Sprintf("%s holds %.60q (from a secret starting %.12s)", where, form, secret))
+					break
+				}
+			}
+		}
+	}
+	return found
 }

@@ -9,14 +9,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,34 +22,12 @@ import (
 	"golang.org/x/oauth2"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/ebeautything/greenlight/internal/credential/credentialtest"
 	"github.com/ebeautything/greenlight/internal/kube"
 )
 
 func mapEnv(m map[string]string) Env {
 	return Env{Getenv: func(k string) string { return m[k] }}
-}
-
-// stsServer is a fake AWS STS that records each form it receives.
-type stsServer struct {
-	*httptest.Server
-	mu    sync.Mutex
-	forms []url.Values
-}
-
-func newSTS(t *testing.T) *stsServer {
-	s := &stsServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		s.mu.Lock()
-		s.forms = append(s.forms, r.Form)
-		s.mu.Unlock()
-		w.Header().Set("Content-Type", "text/xml")
-		action := r.Form.Get("Action")
-		exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-		fmt.Fprintf(w, `<%sResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><%sResult><Credentials><AccessKeyId>ASIAASSUMED</AccessKeyId><SecretAccessKey>assumedSecretKey000</SecretAccessKey><SessionToken>assumedSession000</SessionToken><Expiration>%s</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::111122223333:assumed-role/deployer/greenlight</Arn><AssumedRoleId>AROA:greenlight</AssumedRoleId></AssumedRoleUser></%sResult></%sResponse>`, action, action, exp, action, action)
-	}))
-	t.Cleanup(s.Close)
-	return s
 }
 
 // checkEKSToken checks a token against what aws-iam-authenticator's
@@ -110,7 +84,7 @@ func TestEKSTokenWithStaticCredentials(t *testing.T) {
 
 func TestEKSAWSCLIKubeconfigAssumesRoleThroughSTS(t *testing.T) {
 	t.Parallel()
-	sts := newSTS(t)
+	sts := credentialtest.NewSTS(t, credentialtest.AWSCredentials{AccessKeyID: "ASIAASSUMED", SecretAccessKey: "assumedSecretKey000", SessionToken: "assumedSession000"}, false)
 	data, err := os.ReadFile("testdata/eks-aws-cli.yaml")
 	require.NoError(t, err)
 	kc, err := kube.LoadKubeconfig(string(data), "")
@@ -128,10 +102,9 @@ func TestEKSAWSCLIKubeconfigAssumesRoleThroughSTS(t *testing.T) {
 	require.NoError(t, err)
 	checkEKSToken(t, tok.AccessToken, "my-cluster", "ASIAASSUMED", "us-west-2")
 
-	sts.mu.Lock()
-	defer sts.mu.Unlock()
-	require.Len(t, sts.forms, 2, "web identity, then the kubeconfig's --role-arn")
-	web, assume := sts.forms[0], sts.forms[1]
+	forms := sts.Forms()
+	require.Len(t, forms, 2, "web identity, then the kubeconfig's --role-arn")
+	web, assume := forms[0], forms[1]
 	assert.Equal(t, "AssumeRoleWithWebIdentity", web.Get("Action"))
 	assert.Equal(t, "2011-06-15", web.Get("Version"))
 	assert.Equal(t, "arn:aws:iam::111122223333:role/github", web.Get("RoleArn"))
@@ -203,14 +176,7 @@ func TestGKEServiceAccountFileFromHostWorkspace(t *testing.T) {
 	t.Parallel()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
-	var got url.Values
-	google := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		got = r.PostForm
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"access_token":"ya29.gkeAccessMarker","token_type":"Bearer","expires_in":3599}`)
-	}))
-	t.Cleanup(google.Close)
+	google := credentialtest.NewGoogleToken(t, "ya29.gkeAccessMarker", false)
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: must(x509.MarshalPKCS8PrivateKey(key))})
 	creds, _ := json.Marshal(map[string]string{
 		"type": "service_account", "project_id": "my-project", "private_key_id": "k1", "private_key": string(keyPEM),
@@ -232,6 +198,8 @@ func TestGKEServiceAccountFileFromHostWorkspace(t *testing.T) {
 	tok, err := src.Token()
 	require.NoError(t, err)
 	assert.Equal(t, "ya29.gkeAccessMarker", tok.AccessToken)
+	require.Len(t, google.Forms(), 1)
+	got := google.Forms()[0]
 	assert.Equal(t, "urn:ietf:params:oauth:grant-type:jwt-bearer", got.Get("grant_type"))
 	parts := strings.Split(got.Get("assertion"), ".")
 	require.Len(t, parts, 3)
@@ -256,24 +224,7 @@ func TestGKEWithoutCredentials(t *testing.T) {
 
 func TestAKSWorkloadIdentityAgainstFakeEntraID(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var got url.Values
-	var aad *httptest.Server
-	aad = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if strings.HasSuffix(r.URL.Path, "/openid-configuration") {
-			tenant := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
-			fmt.Fprintf(w, `{"token_endpoint":"%[1]s/%[2]s/oauth2/v2.0/token","issuer":"%[1]s/%[2]s/v2.0","authorization_endpoint":"%[1]s/%[2]s/oauth2/v2.0/authorize"}`, aad.URL, tenant)
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		form, _ := url.ParseQuery(string(body))
-		mu.Lock()
-		got = form
-		mu.Unlock()
-		fmt.Fprint(w, `{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"aksAccessMarker"}`)
-	}))
-	t.Cleanup(aad.Close)
+	aad := credentialtest.NewEntraID(t, "aksAccessMarker", false)
 	fed := filepath.Join(t.TempDir(), "federated")
 	require.NoError(t, os.WriteFile(fed, []byte("federatedJWTMarker"), 0o600))
 	data, _ := os.ReadFile("testdata/aks-workloadidentity.yaml")
@@ -289,8 +240,8 @@ func TestAKSWorkloadIdentityAgainstFakeEntraID(t *testing.T) {
 	tok, err := src.Token()
 	require.NoError(t, err)
 	assert.Equal(t, "aksAccessMarker", tok.AccessToken)
-	mu.Lock()
-	defer mu.Unlock()
+	require.Len(t, aad.Forms(), 1)
+	got := aad.Forms()[0]
 	assert.Equal(t, "client_credentials", got.Get("grant_type"))
 	assert.Equal(t, "11111111-1111-1111-1111-111111111111", got.Get("client_id"))
 	assert.Equal(t, "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", got.Get("client_assertion_type"))
@@ -326,4 +277,30 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+func TestEKSTokenSecretsNameThePresignedURLAndItsSignedValues(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/eks-aws-iam-authenticator.yaml")
+	require.NoError(t, err)
+	kc, err := kube.LoadKubeconfig(string(data), "")
+	require.NoError(t, err)
+	src, err := ForExec(context.Background(), kc.Exec, mapEnv(map[string]string{
+		"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY", "AWS_SECRET_ACCESS_KEY": "secretKeyMarker123", "AWS_SESSION_TOKEN": "session/Token+456=", "AWS_REGION": "eu-west-1",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"secretKeyMarker123", "session/Token+456="}, src.Secrets, "the environment's secrets are masked too")
+	var seen []string
+	r := NewRefresher(src, nil).OnNew(func(tok *oauth2.Token) { seen = append(seen, tok.AccessToken) })
+	tok, err := r.Token()
+	require.NoError(t, err)
+	assert.Equal(t, []string{tok.AccessToken}, seen, "told of the new token before it is used")
+	raw, _ := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(tok.AccessToken, "k8s-aws-v1."))
+	q := must(url.Parse(string(raw))).Query()
+	secrets := TokenSecrets(tok.AccessToken)
+	for _, want := range []string{tok.AccessToken, string(raw), q.Get("X-Amz-Signature"), q.Get("X-Amz-Credential"), url.QueryEscape(q.Get("X-Amz-Credential")),
+		"session/Token+456=", url.QueryEscape("session/Token+456=")} {
+		assert.Contains(t, secrets, want)
+	}
+	assert.Equal(t, []string{"ya29.plain"}, TokenSecrets("ya29.plain"), "other tokens are masked whole")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -121,6 +122,36 @@ func (s *eksSource) Token() (*oauth2.Token, error) {
 	}
 	tok := eksTokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(req.URL))
 	return &oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: signed.Add(s.lifetime)}, nil
+}
+
+// TokenSecrets lists what a log must never show of a token: the token, and
+// for an EKS token the presigned URL inside it and its signed query values,
+// raw and as the URL escapes them.
+func TokenSecrets(token string) []string {
+	out := []string{token}
+	rest, ok := strings.CutPrefix(token, eksTokenPrefix)
+	if !ok {
+		return out
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil {
+		return out
+	}
+	out = append(out, string(raw))
+	u, err := url.Parse(string(raw))
+	if err != nil {
+		return out
+	}
+	q := u.Query()
+	for _, name := range []string{"X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token"} {
+		if v := q.Get(name); v != "" {
+			out = append(out, v)
+			if esc := url.QueryEscape(v); esc != v {
+				out = append(out, esc)
+			}
+		}
+	}
+	return out
 }
 
 func webIdentity(env Env) bool {

@@ -41,7 +41,14 @@ type Source struct {
 	oauth2.TokenSource
 	// Plugin names what the source stands in for, for messages.
 	Plugin string
+	// Secrets are the secret values among the credentials the source
+	// reads from the environment, to mask.
+	Secrets []string
 }
+
+// secretVars are the environment variables whose values are secrets, as the
+// actions that set them mask them.
+var secretVars = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_CLIENT_SECRET", "AAD_SERVICE_PRINCIPAL_CLIENT_SECRET"}
 
 // ForExec returns a token source that produces in process what the exec
 // plugin would print. The stanza's env entries take precedence over env,
@@ -76,7 +83,13 @@ func ForExec(ctx context.Context, exec *clientcmdapi.ExecConfig, env Env) (*Sour
 	if err != nil {
 		return nil, err
 	}
-	return &Source{TokenSource: ts, Plugin: plugin}, nil
+	src := &Source{TokenSource: ts, Plugin: plugin}
+	for _, name := range secretVars {
+		if v := env.get(name); v != "" {
+			src.Secrets = append(src.Secrets, v)
+		}
+	}
+	return src, nil
 }
 
 func withExecEnv(env Env, vars []clientcmdapi.ExecEnvVar) Env {

@@ -20,6 +20,9 @@ type Refresher struct {
 	base oauth2.TokenSource
 	now  func() time.Time
 
+	// onNew sees each token fetched, before any request carries it.
+	onNew func(*oauth2.Token)
+
 	mu        sync.Mutex
 	tok       *oauth2.Token
 	refreshAt time.Time
@@ -34,6 +37,14 @@ func NewRefresher(base oauth2.TokenSource, now func() time.Time) *Refresher {
 	return &Refresher{base: base, now: now}
 }
 
+// OnNew has f called with each newly fetched token before Token returns
+// it, so a log can be told to mask the token before any request carries it.
+// Set it before the first Token.
+func (r *Refresher) OnNew(f func(*oauth2.Token)) *Refresher {
+	r.onNew = f
+	return r
+}
+
 // Token returns the cached token while it is fresh, else a new one.
 func (r *Refresher) Token() (*oauth2.Token, error) {
 	r.mu.Lock()
@@ -45,6 +56,9 @@ func (r *Refresher) Token() (*oauth2.Token, error) {
 	tok, err := r.base.Token()
 	if err != nil {
 		return nil, err
+	}
+	if r.onNew != nil {
+		r.onNew(tok)
 	}
 	r.tok, r.fetched = tok, now
 	if tok.Expiry.IsZero() {

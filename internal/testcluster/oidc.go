@@ -27,6 +27,10 @@ import (
 // Kubernetes user name, so no token can name a system: user.
 const OIDCUsernamePrefix = "github:"
 
+// OIDCOwner is the repository owner whose jobs the test cluster's
+// authentication configuration accepts.
+const OIDCOwner = "acme"
+
 // OIDCIssuer is a GitHub-style OIDC issuer served on loopback over TLS:
 // the discovery document and the JWKS that kube-apiserver's JWT
 // authenticator reads, and RS256 tokens with GitHub Actions' claim set.
@@ -108,14 +112,20 @@ type GitHubClaims struct {
 	Repository, Environment, Ref string
 }
 
+// Subject is the sub claim GitHub gives such a job: the environment when
+// the job has one, else the ref.
+func (c GitHubClaims) Subject() string {
+	if c.Environment != "" {
+		return "repo:" + c.Repository + ":environment:" + c.Environment
+	}
+	return "repo:" + c.Repository + ":ref:" + c.Ref
+}
+
 // Sign returns a token for claims with the given audience and lifetime.
 func (i *OIDCIssuer) Sign(c GitHubClaims, audience string, lifetime time.Duration) string {
 	now := time.Now()
 	owner, _, _ := strings.Cut(c.Repository, "/")
-	sub := "repo:" + c.Repository + ":ref:" + c.Ref
-	if c.Environment != "" {
-		sub = "repo:" + c.Repository + ":environment:" + c.Environment
-	}
+	sub := c.Subject()
 	jti := make([]byte, 8)
 	_, _ = rand.Read(jti)
 	claims := map[string]any{
@@ -230,7 +240,7 @@ func (c *Cluster) configureOIDC(api *envtest.APIServer) error {
 	api.SecureServing.Port = strconv.Itoa(port)
 	c.oidcAudience = "https://127.0.0.1:" + strconv.Itoa(port)
 	file := filepath.Join(c.workDir, "authentication-config.yaml")
-	if err := os.WriteFile(file, []byte(issuer.AuthenticationConfiguration(c.oidcAudience, "acme")), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(issuer.AuthenticationConfiguration(c.oidcAudience, OIDCOwner)), 0o644); err != nil {
 		return fmt.Errorf("write authentication configuration: %w", err)
 	}
 	api.Configure().Set("authentication-config", file)
