@@ -1,45 +1,67 @@
 package main
 
 import (
-	"encoding/json"
-	"strings"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 )
 
-// TestActionPreviewNeverChecksTheOldColor: once a blue-green deploy has
-// left its preview Service behind, each later deploy re-points it; the
-// check before traffic must only ever see the new version.
-func TestActionPreviewNeverChecksTheOldColor(t *testing.T) {
+// TestActionGreenWithoutItsTokenNeverGetsTraffic: a new color whose
+// detailed health wants a token it is not given fails its checks before
+// traffic (they reach each green pod through a port-forward, token and
+// all); given the token it wants, the switch happens.
+func TestActionGreenWithoutItsTokenNeverGetsTraffic(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "sampleapp:1.0.0")
-	in := e.inputs("production", "sampleapp:1.1.0")
-	in["monitor-duration"] = "1s"
-	first := e.runAction(t, in, "")
-	require.Equal(t, 0, first.code)
-	for _, version := range []string{"1.2.0", "1.3.0", "1.4.0"} {
-		in["image"] = "sampleapp:" + version
-		res := e.runAction(t, in, "")
-		require.Equal(t, 0, res.code, version)
-		var report struct {
-			Health []struct {
-				Target    string
-				Endpoints []struct{ Path, Version string }
-			}
-		}
-		require.NoError(t, json.Unmarshal([]byte(res.report), &report))
-		checked := 0
-		for _, h := range report.Health {
-			if !strings.Contains(h.Target, "shop-preview") {
-				continue
-			}
-			for _, ep := range h.Endpoints {
-				checked++
-				assert.Equal(t, version, ep.Version, "%s of the preview answered by another version", ep.Path)
-			}
-		}
-		assert.NotZero(t, checked, "the preview was checked")
-	}
+	const greenToken = "green-wants-this-token-41c7"
+	e := newEnv(t, "sampleapp:v1")
+	in := e.inputs("production", "sampleapp:v2")
+	in["manifests"] = manifests(t, corev1.EnvVar{Name: "SAMPLEAPP_HEALTH_TOKEN", Value: greenToken})
+	in["health-check-token"] = "not-the-token-green-wants-93"
+	in["timeout"] = "5"
+	refused := e.runAction(t, in, "")
+	assert.Equal(t, 1, refused.code, "stdout:\n%s", refused.stdout)
+	assert.Equal(t, "failed", refused.outputs["status"])
+	assert.Contains(t, refused.summary, "port-forward", "the check went to the green pod itself")
+	assert.Contains(t, refused.stdout, "/health/detailed answered 401")
+	assert.JSONEq(t, `{"v1": 20}`, mustJSON(e.serving(t, 20)), "the green that failed before traffic never got any")
+
+	in["health-check-token"] = greenToken
+	in["timeout"] = "30"
+	switched := e.runAction(t, in, "")
+	require.Equal(t, 0, switched.code, "stdout:\n%s", switched.stdout)
+	assert.JSONEq(t, `{"v2": 20}`, mustJSON(e.serving(t, 20)))
+}
+
+// TestPodinfoSmokeTestCarriesTheTokenToGreenBeforeTraffic: podinfo's
+// /headers echoes what arrived. A smoke test that needs the bearer token
+// to arrive — which the API server's service proxy never forwards — passes
+// against each green pod before the switch.
+func TestPodinfoSmokeTestCarriesTheTokenToGreenBeforeTraffic(t *testing.T) {
+	t.Parallel()
+	apps := publicApps(t)
+	e := newEnv(t, "")
+	in := e.podinfoInputs(apps, "production", podinfoSHA1)
+	in["monitor-duration"] = "2s"
+	require.Equal(t, 0, e.runAction(t, in, "").code)
+
+	smoke := filepath.Join(t.TempDir(), "smoke-tests.yml")
+	require.NoError(t, os.WriteFile(smoke, []byte(`tests:
+  - name: the bearer token arrives
+    path: /headers
+    expect:
+      status: 200
+      contains: Bearer
+`), 0o644))
+	in["image"] = podinfoSHA2
+	in["smoke-tests"] = smoke
+	in["health-check-token"] = "podinfo-smoke-token-5d02"
+	res := e.runAction(t, in, "")
+	require.Equal(t, 0, res.code, "stdout:\n%s", res.stdout)
+	assert.Equal(t, podinfoSHA1, res.outputs["previous-image"])
+	assert.Contains(t, res.summary, "port-forward")
+	assert.Contains(t, res.summary, "the bearer token arrives")
 }

@@ -145,6 +145,13 @@ func NewServiceProxyTarget(cfg *rest.Config, namespace, service, port string) (T
 	}, nil
 }
 
+// Named returns t described as name, for a target whose URL means
+// nothing to people, such as a port-forward's loopback address.
+func (t Target) Named(name string) Target {
+	t.name = name
+	return t
+}
+
 // Name describes the target for people: the base URL without credentials or
 // query, or the Service and API server behind a proxy target.
 func (t Target) Name() string {

@@ -66,6 +66,10 @@ type Plan struct {
 	// ChecksThroughAPIServer is true when health checks reach the app
 	// through the API server's service proxy (no public URL).
 	ChecksThroughAPIServer bool
+	// ChecksPodsBeforeTraffic is true when blue-green's checks before
+	// traffic go to each new pod through a port-forward (they carry a
+	// token or smoke-test headers).
+	ChecksPodsBeforeTraffic bool
 }
 
 // RequiredPermissions lists every permission plan needs, each once, in a
@@ -102,6 +106,9 @@ func RequiredPermissions(plan Plan) []Permission {
 	}
 	if plan.ChecksThroughAPIServer {
 		add("", "services/proxy", ns, "get")
+	}
+	if plan.ChecksPodsBeforeTraffic && plan.Strategy == strategyBlueGreen {
+		add("", "pods/portforward", ns, "create")
 	}
 	for _, gvk := range plan.ManifestKinds {
 		if gvk.Kind == "" || strings.HasSuffix(gvk.Kind, "List") {

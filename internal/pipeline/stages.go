@@ -56,7 +56,7 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 		kube.SortForApply(objs) // what workloads depend on exists before them
 		r.objs = objs
 	}
-	plan := kube.Plan{Strategy: string(cfg.Strategy), Namespace: cfg.Namespace, ManifestKinds: kindsOf(r.objs), UsesLease: r.deps.Lock != nil, ChecksThroughAPIServer: cfg.URL == ""}
+	plan := kube.Plan{Strategy: string(cfg.Strategy), Namespace: cfg.Namespace, ManifestKinds: kindsOf(r.objs), UsesLease: r.deps.Lock != nil, ChecksThroughAPIServer: cfg.URL == "", ChecksPodsBeforeTraffic: r.checksPodsBeforeTraffic()}
 	missing, err := kube.CheckPermissions(ctx, r.deps.Client, kube.RequiredPermissions(plan))
 	if err != nil {
 		return nil, fmt.Errorf("check permissions: %w", kube.ClassifyAPIError(err))
@@ -204,19 +204,63 @@ func (r *run) verifyPreview(ctx context.Context, p strategy.Preview) error {
 	return err
 }
 
-// checkPreview runs the checks before traffic against the new color.
+// checkPreview runs the checks before traffic against the new color:
+// through the preview Service on the API server's service proxy, or, when
+// the checks carry a token or smoke-test headers the proxy would drop, to
+// each ready pod of the color through a port-forward.
 func (r *run) checkPreview(ctx context.Context, p strategy.Preview) error {
 	if len(p.Selector) > 0 {
 		if _, err := kube.WaitEndpoints(ctx, r.deps.Client, p.Namespace, p.Service, p.Selector, max(1, p.Replicas), r.cfg.Timeout); err != nil {
 			return fmt.Errorf("%s cannot be checked before getting traffic: %w", p.Color, err)
 		}
 	}
+	if r.checksPodsBeforeTraffic() && len(p.Selector) > 0 {
+		return r.checkPreviewPods(ctx, p)
+	}
 	target, err := health.NewServiceProxyTarget(r.deps.REST, p.Namespace, p.Service, p.Port)
 	if err != nil {
 		return fmt.Errorf("preview target: %w", err)
 	}
+	return r.checkPreviewTarget(ctx, p, target, true)
+}
+
+// checksPodsBeforeTraffic is true when the checks before traffic carry
+// what the API server's service proxy does not forward: the bearer token
+// of the detailed health check, or smoke tests' headers.
+func (r *run) checksPodsBeforeTraffic() bool {
+	return r.cfg.HealthCheckToken != "" || (r.cfg.SmokeTests != "" && !r.cfg.SkipTests)
+}
+
+// checkPreviewPods checks each ready pod of the new color through its own
+// port-forward, with the token and headers the public URL would get.
+func (r *run) checkPreviewPods(ctx context.Context, p strategy.Preview) error {
+	pods, port, err := kube.ReadyPodsBehind(ctx, r.deps.Client, p.Namespace, p.Service, p.Port, p.Selector)
+	if err != nil {
+		return fmt.Errorf("%s cannot be checked before getting traffic: %w", p.Color, err)
+	}
+	for _, pod := range pods {
+		pf, err := kube.ForwardPort(ctx, r.deps.REST, r.deps.Client, p.Namespace, pod.Name, pod.Port)
+		if err != nil {
+			return fmt.Errorf("%s cannot be checked before getting traffic: %w", p.Color, err)
+		}
+		target, err := health.NewURLTarget("http://"+pf.Local, health.TLSOptions{})
+		if err == nil {
+			err = r.checkPreviewTarget(ctx, p, target.Named(fmt.Sprintf("pod %s/%s:%d (%s, port-forward)", p.Namespace, pod.Name, pod.Port, port)), false)
+		}
+		pf.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPreviewTarget runs health, version and smoke checks on one target
+// of the new color; proxied drops the detailed check, whose token the
+// service proxy would not pass on.
+func (r *run) checkPreviewTarget(ctx context.Context, p strategy.Preview, target health.Target, proxied bool) error {
 	opts := r.checkOptions(health.ModePostDeployment)
-	if r.cfg.HealthCheckToken != "" {
+	if proxied && r.cfg.HealthCheckToken != "" {
 		// The API server's proxy does not forward a bearer token.
 		opts.Endpoints = withoutDetailed(opts.Endpoints)
 	}
