@@ -1,0 +1,309 @@
+package testcluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/transport/spdy"
+	"k8s.io/utils/ptr"
+)
+
+// syncBuffer is an error stream written by the forwarder's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// forwardPod forwards a free local port to the pod's port through the API
+// server with client-go's forwarder, over SPDY or, as kubectl does first,
+// over SPDY tunnelled in a WebSocket. It returns the local port and what the
+// forwarder reported as errors.
+func forwardPod(t *testing.T, cfg *rest.Config, ns, pod string, port int, websocket bool) (uint16, *syncBuffer) {
+	t.Helper()
+	dialer := forwardDialer(t, cfg, ns, pod, websocket)
+	stop, ready := make(chan struct{}), make(chan struct{})
+	errOut := &syncBuffer{}
+	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{fmt.Sprintf(":%d", port)}, stop, ready, io.Discard, errOut)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- fw.ForwardPorts() }()
+	t.Cleanup(func() {
+		close(stop)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("port-forward to %s/%s:%d did not stop", ns, pod, port)
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("port-forward to %s/%s:%d: %v", ns, pod, port, err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("port-forward to %s/%s:%d not ready in 30s", ns, pod, port)
+	}
+	ports, err := fw.GetPorts()
+	require.NoError(t, err)
+	return ports[0].Local, errOut
+}
+
+// forwardDialer dials pods/portforward of the pod as client-go does, over
+// SPDY or over SPDY tunnelled in a WebSocket.
+func forwardDialer(t *testing.T, cfg *rest.Config, ns, pod string, websocket bool) httpstream.Dialer {
+	t.Helper()
+	u, err := url.Parse(cfg.Host)
+	require.NoError(t, err)
+	u.Path = fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/portforward", ns, pod)
+	if websocket {
+		dialer, err := portforward.NewSPDYOverWebsocketDialer(u, cfg)
+		require.NoError(t, err)
+		return dialer
+	}
+	transport, upgrader, err := spdy.RoundTripperFor(cfg)
+	require.NoError(t, err)
+	return spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
+}
+
+// forwardError opens one forwarded connection's stream pair as client-go's
+// forwarder does and returns what the node writes on its error stream.
+func forwardError(t *testing.T, dialer httpstream.Dialer, port int) string {
+	t.Helper()
+	conn, _, err := dialer.Dial(portforward.PortForwardProtocolV1Name)
+	require.NoError(t, err)
+	defer conn.Close()
+	headers := http.Header{}
+	headers.Set(corev1.StreamType, corev1.StreamTypeError)
+	headers.Set(corev1.PortHeader, strconv.Itoa(port))
+	headers.Set(corev1.PortForwardRequestIDHeader, "0")
+	errorStream, err := conn.CreateStream(headers)
+	require.NoError(t, err)
+	_ = errorStream.Close() // no data from this side
+	headers.Set(corev1.StreamType, corev1.StreamTypeData)
+	dataStream, err := conn.CreateStream(headers)
+	require.NoError(t, err)
+	defer dataStream.Close()
+	got := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(errorStream)
+		got <- string(b)
+	}()
+	select {
+	case msg := <-got:
+		return msg
+	case <-time.After(15 * time.Second):
+		t.Fatal("no error from the node in 15s")
+		return ""
+	}
+}
+
+func getLocal(port uint16, path string) (int, string, error) {
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// TestPortForward forwards to pods through the API server's
+// pods/portforward and the node's kubelet endpoint, over SPDY and over
+// WebSocket, to the sample app and to podinfo, and to a port nothing
+// listens on.
+func TestPortForward(t *testing.T) {
+	t.Parallel()
+	c := shared.Get(t)
+	ns := c.NewNamespace(t)
+	client := c.Client()
+	ctx := context.Background()
+
+	d := SampleDeployment("sample", "sampleapp:v4", map[string]string{"app": "sample"})
+	d.Spec.Replicas = ptr.To[int32](1)
+	_, err := client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+	require.NoError(t, err)
+	public := PublicAppsSupported() == ""
+	if public {
+		apps, err := EnsureApps("", os.Stderr)
+		require.NoError(t, err)
+		manifest, err := apps.PodinfoManifest("ghcr.io/acme/podinfo:" + strings.Repeat("e", 40))
+		require.NoError(t, err)
+		pd, _ := decodeManifest(t, manifest)
+		pd.Spec.Replicas = ptr.To[int32](1)
+		_, err = client.AppsV1().Deployments(ns).Create(ctx, pd, metav1.CreateOptions{})
+		require.NoError(t, err)
+		waitRolledOut(t, client, ns, "podinfo")
+	}
+	waitRolledOut(t, client, ns, "sample")
+	sample := podsOf(t, client, ns, "app=sample")[0].Name
+	var podinfo string
+	if public {
+		podinfo = podsOf(t, client, ns, "app=podinfo")[0].Name
+	}
+
+	tests := []struct {
+		name, pod    string
+		port         int
+		path, answer string
+		websocket    bool
+	}{
+		{name: "sample app over SPDY", pod: sample, port: 8080, path: "/health", answer: `"status":"ok","version":"v4"`},
+		{name: "sample app over WebSocket", pod: sample, port: 8080, path: "/health", answer: `"status":"ok","version":"v4"`, websocket: true},
+		{name: "podinfo over SPDY", pod: podinfo, port: 9898, path: "/healthz", answer: `"status": "OK"`},
+		{name: "podinfo over WebSocket", pod: podinfo, port: 9898, path: "/healthz", answer: `"status": "OK"`, websocket: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.pod == "" {
+				t.Skip(PublicAppsSupported())
+			}
+			local, errOut := forwardPod(t, c.Config(), ns, tt.pod, tt.port, tt.websocket)
+			// Two requests: each is its own forwarded connection.
+			for range 2 {
+				code, body, err := getLocal(local, tt.path)
+				require.NoError(t, err, errOut.String())
+				assert.Equal(t, http.StatusOK, code, body)
+				assert.Contains(t, body, tt.answer)
+			}
+			assert.Empty(t, errOut.String())
+		})
+	}
+
+	// podinfo serves 9898, 9797 and gRPC on 9999; nothing listens on 7777.
+	refused := []struct{ name, pod string }{{"sample app", sample}, {"podinfo", podinfo}}
+	for _, tt := range refused {
+		for _, websocket := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s port nothing listens on websocket=%v", tt.name, websocket), func(t *testing.T) {
+				if tt.pod == "" {
+					t.Skip(PublicAppsSupported())
+				}
+				local, _ := forwardPod(t, c.Config(), ns, tt.pod, 7777, websocket)
+				start := time.Now()
+				_, _, err := getLocal(local, "/")
+				require.Error(t, err, "no answer from a port nothing listens on")
+				assert.Less(t, time.Since(start), 8*time.Second, "an error, not the client's timeout")
+				msg := forwardError(t, forwardDialer(t, c.Config(), ns, tt.pod, websocket), 7777)
+				assert.Contains(t, msg, fmt.Sprintf("error forwarding port 7777 to pod %s, uid ", tt.pod))
+				assert.Contains(t, msg, "connect: connection refused")
+			})
+		}
+	}
+
+	t.Run("unknown pod", func(t *testing.T) {
+		u, err := url.Parse(c.Config().Host)
+		require.NoError(t, err)
+		u.Path = fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/portforward", ns, "nope")
+		transport, upgrader, err := spdy.RoundTripperFor(c.Config())
+		require.NoError(t, err)
+		dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
+		_, _, err = dialer.Dial(portforward.PortForwardProtocolV1Name)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `pods "nope" not found`)
+	})
+}
+
+// TestKubectlPortForward runs the real kubectl port-forward to podinfo,
+// which tunnels SPDY in a WebSocket first, as kubectl does by default.
+func TestKubectlPortForward(t *testing.T) {
+	t.Parallel()
+	if why := PublicAppsSupported(); why != "" {
+		t.Skip(why)
+	}
+	c := shared.Get(t)
+	ns := c.NewNamespace(t)
+	client := c.Client()
+	ctx := context.Background()
+	apps, err := EnsureApps("", os.Stderr)
+	require.NoError(t, err)
+	manifest, err := apps.PodinfoManifest("ghcr.io/acme/podinfo:" + strings.Repeat("f", 40))
+	require.NoError(t, err)
+	pd, _ := decodeManifest(t, manifest)
+	pd.Spec.Replicas = ptr.To[int32](1)
+	_, err = client.AppsV1().Deployments(ns).Create(ctx, pd, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitRolledOut(t, client, ns, "podinfo")
+	pod := podsOf(t, client, ns, "app=podinfo")[0].Name
+
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, c.Kubeconfig(), 0o600))
+	cmd := exec.Command(c.Binaries().Kubectl, "--kubeconfig", kubeconfig, "-n", ns, "port-forward", "--address", "127.0.0.1", "pod/"+pod, ":9898")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	forwarding := regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> 9898$`)
+	lines := make(chan string)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+	var local string
+	for local == "" {
+		select {
+		case line, ok := <-lines:
+			require.True(t, ok, "kubectl ended: %s", stderr.String())
+			if m := forwarding.FindStringSubmatch(line); m != nil {
+				local = m[1]
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("kubectl port-forward not forwarding after 30s: %s", stderr.String())
+		}
+	}
+	go func() {
+		for range lines { // "Handling connection for ..."
+		}
+	}()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + local + "/healthz")
+	require.NoError(t, err, stderr.String())
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	assert.Contains(t, string(body), `"status": "OK"`)
+	resp, err = (&http.Client{Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + local + "/version")
+	require.NoError(t, err, stderr.String())
+	defer resp.Body.Close()
+	body, err = io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `"version": "6.9.2"`)
+}
