@@ -235,7 +235,8 @@ func TestPortForward(t *testing.T) {
 }
 
 // TestKubectlPortForward runs the real kubectl port-forward to podinfo,
-// which tunnels SPDY in a WebSocket first, as kubectl does by default.
+// with kubectl's default dialer: SPDY tunnelled in a WebSocket, falling back
+// to SPDY.
 func TestKubectlPortForward(t *testing.T) {
 	t.Parallel()
 	if why := PublicAppsSupported(); why != "" {
@@ -258,7 +259,7 @@ func TestKubectlPortForward(t *testing.T) {
 
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	require.NoError(t, os.WriteFile(kubeconfig, c.Kubeconfig(), 0o600))
-	cmd := exec.Command(c.Binaries().Kubectl, "--kubeconfig", kubeconfig, "-n", ns, "port-forward", "--address", "127.0.0.1", "pod/"+pod, ":9898")
+	cmd := exec.Command(c.Binaries().Kubectl, "--kubeconfig", kubeconfig, "-n", ns, "port-forward", "--address", "127.0.0.1", "pod/"+pod, ":9898", ":7777")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	stderr := &syncBuffer{}
@@ -268,7 +269,7 @@ func TestKubectlPortForward(t *testing.T) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	forwarding := regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> 9898$`)
+	forwarding := regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)$`)
 	lines := make(chan string)
 	go func() {
 		s := bufio.NewScanner(stdout)
@@ -277,13 +278,13 @@ func TestKubectlPortForward(t *testing.T) {
 		}
 		close(lines)
 	}()
-	var local string
-	for local == "" {
+	local := map[string]string{} // remote port to local
+	for len(local) < 2 {
 		select {
 		case line, ok := <-lines:
 			require.True(t, ok, "kubectl ended: %s", stderr.String())
 			if m := forwarding.FindStringSubmatch(line); m != nil {
-				local = m[1]
+				local[m[2]] = m[1]
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatalf("kubectl port-forward not forwarding after 30s: %s", stderr.String())
@@ -293,17 +294,29 @@ func TestKubectlPortForward(t *testing.T) {
 		for range lines { // "Handling connection for ..."
 		}
 	}()
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + local + "/healthz")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + local["9898"] + "/healthz")
 	require.NoError(t, err, stderr.String())
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	assert.Contains(t, string(body), `"status": "OK"`)
-	resp, err = (&http.Client{Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + local + "/version")
+	resp, err = (&http.Client{Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + local["9898"] + "/version")
 	require.NoError(t, err, stderr.String())
 	defer resp.Body.Close()
 	body, err = io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	assert.Contains(t, string(body), `"version": "6.9.2"`)
+
+	// A port nothing listens on: the request fails at once, kubectl prints
+	// the node's error and, as it does against any kubelet, gives up.
+	start := time.Now()
+	_, err = (&http.Client{Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + local["7777"] + "/")
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), 8*time.Second, "an error, not the client's timeout")
+	waitFor(t, 10*time.Second, "kubectl to give up", func(context.Context) (bool, error) {
+		return strings.Contains(stderr.String(), "error: lost connection to pod"), nil
+	})
+	assert.Contains(t, stderr.String(), "error forwarding port 7777 to pod "+pod)
+	assert.Contains(t, stderr.String(), "connect: connection refused")
 }
