@@ -186,17 +186,14 @@ func (b *addressBook) resolve(hostport string) (string, error) {
 // own network namespace is dialled at the port asked for, and an in-process
 // app only at a port it serves, so a port nothing listens on is refused.
 func (b *addressBook) forwardTarget(ip netip.Addr, port int) (string, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	routes, ok := b.routes[ip]
-	switch {
-	case !ok:
-		return "", fmt.Errorf("no running pod at %s", ip)
-	case standInNamespaces.Contains(ip):
+	if standInNamespaces.Contains(ip) {
 		return portName(ip, port), nil
 	}
-	if target, ok := routes[port]; ok {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if target, ok := b.routes[ip][port]; ok {
 		return target, nil
 	}
+	// What dialling a port of a network namespace with no listener gives.
 	return "", fmt.Errorf("dial tcp %s: connect: connection refused", portName(ip, port))
 }

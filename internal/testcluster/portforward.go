@@ -47,8 +47,10 @@ func (k *kubeletServer) portForward(w http.ResponseWriter, req *http.Request) {
 	}
 	status := r.logs.reportedStatus()
 	ip, err := netip.ParseAddr(status.PodIP)
-	if status.Phase != corev1.PodRunning || err != nil {
-		// The runtime lists only running pod sandboxes.
+	if status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed || err != nil {
+		// The runtime lists only pods whose sandbox runs: one whose
+		// containers wait for an image still has its network, and a
+		// forward to it is refused per connection instead.
 		writeKubeletError(w, http.StatusInternalServerError, fmt.Errorf("pod not found (%q)", podName+"_"+ns))
 		return
 	}

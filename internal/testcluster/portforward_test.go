@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	b64 "encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	gwebsocket "github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -319,4 +322,138 @@ func TestKubectlPortForward(t *testing.T) {
 	})
 	assert.Contains(t, stderr.String(), "error forwarding port 7777 to pod "+pod)
 	assert.Contains(t, stderr.String(), "connect: connection refused")
+}
+
+// TestKubeletPortForwardAnswersAsAKubelet asks the node's kubelet
+// endpoint directly what the API server would pass on: the kubelet's
+// refusals for an unknown pod or UID, and a pod whose image cannot be
+// pulled still forwarded, its connections refused as in a sandbox where
+// nothing listens.
+func TestKubeletPortForwardAnswersAsAKubelet(t *testing.T) {
+	t.Parallel()
+	c := shared.Get(t)
+	ns := c.NewNamespace(t)
+	client := c.Client()
+	ctx := context.Background()
+	d := SampleDeployment("direct", "sampleapp:v4", map[string]string{"app": "direct"})
+	d.Spec.Replicas = ptr.To[int32](1)
+	_, err := client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+	require.NoError(t, err)
+	missing := SampleDeployment("missing", "sampleapp:missing-1", map[string]string{"app": "missing"})
+	missing.Spec.Replicas = ptr.To[int32](1)
+	_, err = client.AppsV1().Deployments(ns).Create(ctx, missing, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitRolledOut(t, client, ns, "direct")
+	pod := podsOf(t, client, ns, "app=direct")[0]
+	var pulling string
+	waitFor(t, 30*time.Second, "a pod waiting for its image", func(ctx context.Context) (bool, error) {
+		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=missing"})
+		if err != nil || len(pods.Items) == 0 || pods.Items[0].Status.PodIP == "" {
+			return false, err
+		}
+		pulling = pods.Items[0].Name
+		return true, nil
+	})
+
+	httpClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	base := "https://" + c.node.kubelet.addr + "/portForward/" + ns + "/"
+	tests := []struct {
+		path string
+		code int
+		body string
+	}{
+		{"nopod", http.StatusNotFound, "pod does not exist"},
+		{pod.Name + "/not-its-uid", http.StatusNotFound, "pod not found"},
+		// Not an upgrade request: the library's own refusal.
+		{pod.Name, http.StatusBadRequest, "unable to upgrade: header X-Stream-Protocol-Version does not exist"},
+		{pod.Name + "/" + string(pod.UID), http.StatusBadRequest, "unable to upgrade: header X-Stream-Protocol-Version does not exist"},
+	}
+	for _, tt := range tests {
+		resp, err := httpClient.Post(base+tt.path, "", nil)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, tt.code, resp.StatusCode, "%s: %s", tt.path, body)
+		assert.Contains(t, string(body), tt.body, tt.path)
+	}
+
+	msg := forwardError(t, forwardDialer(t, c.Config(), ns, pulling, false), 8080)
+	assert.Contains(t, msg, fmt.Sprintf("error forwarding port 8080 to pod %s, uid ", pulling))
+	assert.Contains(t, msg, "connect: connection refused")
+}
+
+// TestPortForwardWebSocketV4 speaks the kubelet's own WebSocket port-forward
+// protocols, v4.channel.k8s.io and its base64 variant, through the API
+// server, which passes them on to the node untranslated.
+func TestPortForwardWebSocketV4(t *testing.T) {
+	t.Parallel()
+	c := shared.Get(t)
+	ns := c.NewNamespace(t)
+	client := c.Client()
+	ctx := context.Background()
+	d := SampleDeployment("ws", "sampleapp:v4", map[string]string{"app": "ws"})
+	d.Spec.Replicas = ptr.To[int32](1)
+	_, err := client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitRolledOut(t, client, ns, "ws")
+	pod := podsOf(t, client, ns, "app=ws")[0].Name
+
+	cfg := c.Config()
+	tlsConfig, err := rest.TLSConfigFor(cfg)
+	require.NoError(t, err)
+	header := http.Header{}
+	if cfg.BearerToken != "" {
+		header.Set("Authorization", "Bearer "+cfg.BearerToken)
+	}
+	u, err := url.Parse(cfg.Host)
+	require.NoError(t, err)
+	u.Scheme = "wss"
+	u.Path = fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/portforward", ns, pod)
+	u.RawQuery = "ports=8080"
+
+	for _, protocol := range []string{"v4.channel.k8s.io", "v4.base64.channel.k8s.io"} {
+		t.Run(protocol, func(t *testing.T) {
+			base64 := strings.Contains(protocol, "base64")
+			dialer := gwebsocket.Dialer{TLSClientConfig: tlsConfig, Subprotocols: []string{protocol}, HandshakeTimeout: 10 * time.Second}
+			conn, resp, err := dialer.Dial(u.String(), header)
+			require.NoError(t, err)
+			resp.Body.Close()
+			defer conn.Close()
+			assert.Equal(t, protocol, conn.Subprotocol())
+			send := func(channel byte, payload []byte) error {
+				if base64 {
+					return conn.WriteMessage(gwebsocket.TextMessage, append([]byte{'0' + channel}, []byte(b64.StdEncoding.EncodeToString(payload))...))
+				}
+				return conn.WriteMessage(gwebsocket.BinaryMessage, append([]byte{channel}, payload...))
+			}
+			receive := func() (byte, []byte, error) {
+				_, msg, err := conn.ReadMessage()
+				if err != nil || len(msg) == 0 {
+					return 0, nil, err
+				}
+				if base64 {
+					payload, err := b64.StdEncoding.DecodeString(string(msg[1:]))
+					return msg[0] - '0', payload, err
+				}
+				return msg[0], msg[1:], nil
+			}
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(15*time.Second)))
+			// Each channel opens with the port it carries, little-endian.
+			for range 2 {
+				_, payload, err := receive()
+				require.NoError(t, err)
+				assert.Equal(t, []byte{8080 & 0xff, 8080 >> 8}, payload)
+			}
+			require.NoError(t, send(0, []byte("GET /health HTTP/1.0\r\nHost: pod\r\n\r\n")))
+			var answer []byte
+			for !bytes.Contains(answer, []byte("\r\n\r\n")) || !bytes.Contains(answer, []byte("}\n")) {
+				channel, payload, err := receive()
+				require.NoError(t, err, "so far: %q", answer)
+				require.Equal(t, byte(0), channel, "error channel: %s", payload)
+				answer = append(answer, payload...)
+			}
+			assert.True(t, bytes.HasPrefix(answer, []byte("HTTP/1.0 200 OK\r\n")), "%q", answer)
+			assert.Contains(t, string(answer), `"status":"ok","version":"v4"`)
+		})
+	}
 }
