@@ -180,3 +180,20 @@ func (b *addressBook) resolve(hostport string) (string, error) {
 	}
 	return "", fmt.Errorf("nothing listens on %s", hostport)
 }
+
+// forwardTarget is where a port-forward to port of the pod at ip connects.
+// Unlike resolve it has no fallback to the first container: a pod in its
+// own network namespace is dialled at the port asked for, and an in-process
+// app only at a port it serves, so a port nothing listens on is refused.
+func (b *addressBook) forwardTarget(ip netip.Addr, port int) (string, error) {
+	if standInNamespaces.Contains(ip) {
+		return portName(ip, port), nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if target, ok := b.routes[ip][port]; ok {
+		return target, nil
+	}
+	// What dialling a port of a network namespace with no listener gives.
+	return "", fmt.Errorf("dial tcp %s: connect: connection refused", portName(ip, port))
+}

@@ -2,8 +2,9 @@
 // for the sandbox: etcd, kube-apiserver and kube-controller-manager built from
 // the Go module proxy and run as child processes, a node that runs every pod
 // as an in-process sample app (public apps as processes) and serves their logs
-// as a kubelet does, an egress proxy through which the API server's service
-// proxy and pods/log reach those apps and that kubelet, and a router that sends HTTP traffic to
+// and port-forwards to them as a kubelet does, an egress proxy through which
+// the API server's service proxy, pods/log and pods/portforward reach those
+// apps and that kubelet, and a router that sends HTTP traffic to
 // the ready pods a Service selects.
 package testcluster
 

@@ -27,11 +27,13 @@ import (
 const kubeletPort = 10250
 
 // kubeletServer is the node's kubelet API as far as the API server uses it
-// for a stand-in node: GET /containerLogs, which backs pods/log.
+// for a stand-in node: GET /containerLogs, which backs pods/log, and
+// /portForward, which backs pods/portforward.
 type kubeletServer struct {
-	n    *node
-	srv  *http.Server
-	addr string
+	n     *node
+	srv   *http.Server
+	addr  string
+	conns *connSet // every connection, upgraded ones too
 }
 
 // startKubeletServer serves the kubelet API over TLS on loopback with a
@@ -46,12 +48,16 @@ func startKubeletServer(n *node) (*kubeletServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubelet: listen: %w", err)
 	}
-	k := &kubeletServer{n: n, addr: ln.Addr().String()}
+	k := &kubeletServer{n: n, addr: ln.Addr().String(), conns: &connSet{conns: map[net.Conn]struct{}{}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", k.containerLogs)
+	for _, path := range []string{"/portForward/{namespace}/{pod}", "/portForward/{namespace}/{pod}/{uid}"} {
+		mux.HandleFunc("GET "+path, k.portForward)
+		mux.HandleFunc("POST "+path, k.portForward)
+	}
 	k.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
-	go func() { _ = k.srv.ServeTLS(ln, "", "") }()
+	go func() { _ = k.srv.ServeTLS(trackedListener{Listener: ln, set: k.conns}, "", "") }()
 	return k, nil
 }
 
@@ -59,6 +65,7 @@ func (k *kubeletServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = k.srv.Shutdown(ctx)
+	k.conns.closeAll()
 }
 
 func selfSignedCert(host string) (tls.Certificate, error) {
