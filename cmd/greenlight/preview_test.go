@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestActionGreenWithoutItsTokenNeverGetsTraffic: a new color whose
@@ -64,4 +69,38 @@ func TestPodinfoSmokeTestCarriesTheTokenToGreenBeforeTraffic(t *testing.T) {
 	assert.Equal(t, podinfoSHA1, res.outputs["previous-image"])
 	assert.Contains(t, res.summary, "port-forward")
 	assert.Contains(t, res.summary, "the bearer token arrives")
+}
+
+// TestPodinfoGreenChecksItsOwnTokenBeforeTraffic: podinfo's
+// /token/validate is the detailed health path, and the token is one podinfo
+// itself issued (POST /token on the version serving). The service proxy
+// would drop it; each green pod gets it through its own port-forward and
+// accepts it before the switch.
+func TestPodinfoGreenChecksItsOwnTokenBeforeTraffic(t *testing.T) {
+	t.Parallel()
+	apps := publicApps(t)
+	e := newEnv(t, "")
+	in := e.podinfoInputs(apps, "production", podinfoSHA1)
+	in["monitor-duration"] = "2s"
+	require.Equal(t, 0, e.runAction(t, in, "").code)
+
+	resp, err := http.Post(e.c.ServiceURL(e.ns, "podinfo")+"/token", "text/plain", strings.NewReader("greenlight"))
+	require.NoError(t, err)
+	var issued struct{ Token string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&issued))
+	resp.Body.Close()
+	require.NotEmpty(t, issued.Token, "podinfo issued a token")
+
+	in["image"] = podinfoSHA2
+	in["health-paths"] = "/healthz,/readyz,/token/validate"
+	in["health-check-token"] = issued.Token
+	res := e.runAction(t, in, "")
+	require.Equal(t, 0, res.code, "stdout:\n%s", res.stdout)
+	svc, err := e.client.CoreV1().Services(e.ns).Get(context.Background(), "podinfo", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "green", svc.Spec.Selector["greenlight.dev/color"])
+	_, preview, ok := strings.Cut(res.summary, "port-forward")
+	require.True(t, ok, "green was checked through a port-forward:\n%s", res.summary)
+	assert.Contains(t, preview, "`/token/validate` | ✅ 200", "podinfo accepted its own token before any traffic")
+	assert.NotContains(t, res.summary, issued.Token)
 }
