@@ -104,3 +104,67 @@ func TestPodinfoGreenChecksItsOwnTokenBeforeTraffic(t *testing.T) {
 	assert.Contains(t, preview, "`/token/validate` | ✅ 200", "podinfo accepted its own token before any traffic")
 	assert.NotContains(t, res.summary, issued.Token)
 }
+
+// TestActionSecondBlueGreenNeverChecksTheOldColorAsTheNew is the
+// regression test of a preview Service kept from the last deploy: on the
+// second and third deploys (no token: the checks go through the preview
+// Service), every answer a check before traffic got came from the new
+// version.
+func TestActionSecondBlueGreenNeverChecksTheOldColorAsTheNew(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sampleapp:v1")
+	in := e.inputs("production", "sampleapp:v2")
+	delete(in, "health-check-token")
+	require.Equal(t, 0, e.runAction(t, in, "").code)
+	for _, image := range []string{"sampleapp:v3", "sampleapp:v4"} {
+		in["image"] = image
+		res := e.runAction(t, in, "")
+		require.Equal(t, 0, res.code, "stdout:\n%s", res.stdout)
+		var doc struct {
+			Health []struct {
+				Target    string
+				Endpoints []struct{ Path, Version string }
+			}
+		}
+		require.NoError(t, json.Unmarshal([]byte(res.report), &doc))
+		previews := 0
+		for _, h := range doc.Health {
+			if !strings.Contains(h.Target, "shop-preview") {
+				continue
+			}
+			previews++
+			for _, ep := range h.Endpoints {
+				assert.Equal(t, strings.TrimPrefix(image, "sampleapp:"), ep.Version, "%s answered by the old color during the check of %s", ep.Path, image)
+			}
+		}
+		assert.Positive(t, previews, "the new color was checked through the preview Service")
+	}
+}
+
+// TestActionAuthenticatedSmokeTestRunsOnGreenBeforeTraffic: a smoke test
+// that needs the bearer token (the sample app's /health/detailed, which
+// wants it) runs against each green pod before the switch.
+func TestActionAuthenticatedSmokeTestRunsOnGreenBeforeTraffic(t *testing.T) {
+	t.Parallel()
+	const token = "smoke-token-for-green-7e21"
+	e := newEnv(t, "sampleapp:v1")
+	in := e.inputs("production", "sampleapp:v2")
+	in["manifests"] = manifests(t, corev1.EnvVar{Name: "SAMPLEAPP_HEALTH_TOKEN", Value: token})
+	in["health-check-token"] = token
+	smoke := filepath.Join(t.TempDir(), "smoke-tests.yml")
+	require.NoError(t, os.WriteFile(smoke, []byte(`tests:
+  - name: detailed health with the token
+    path: /health/detailed
+    expect:
+      status: 200
+`), 0o644))
+	in["smoke-tests"] = smoke
+	res := e.runAction(t, in, "")
+	require.Equal(t, 0, res.code, "stdout:\n%s", res.stdout)
+	_, deploy, _ := strings.Cut(res.stdout, "::group::deploy")
+	deploy, _, _ = strings.Cut(deploy, "::endgroup::")
+	assert.Contains(t, deploy, "smoke tests: 1 of 1 passed", "the smoke test ran on green before the switch:\n%s", deploy)
+	assert.Contains(t, res.report, `"detailed health with the token"`)
+	assert.Contains(t, res.summary, "port-forward")
+	assert.JSONEq(t, `{"v2": 20}`, mustJSON(e.serving(t, 20)))
+}
