@@ -25,10 +25,10 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
+	httpstream "k8s.io/streaming/pkg/httpstream"
 	"k8s.io/utils/ptr"
 )
 
@@ -59,7 +59,7 @@ func forwardPod(t *testing.T, cfg *rest.Config, ns, pod string, port int, websoc
 	dialer := forwardDialer(t, cfg, ns, pod, websocket)
 	stop, ready := make(chan struct{}), make(chan struct{})
 	errOut := &syncBuffer{}
-	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{fmt.Sprintf(":%d", port)}, stop, ready, io.Discard, errOut)
+	fw, err := portforward.NewOnAddressesForStreaming(dialer, []string{"127.0.0.1"}, []string{fmt.Sprintf(":%d", port)}, stop, ready, io.Discard, errOut)
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- fw.ForwardPorts() }()
@@ -91,13 +91,13 @@ func forwardDialer(t *testing.T, cfg *rest.Config, ns, pod string, websocket boo
 	require.NoError(t, err)
 	u.Path = fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/portforward", ns, pod)
 	if websocket {
-		dialer, err := portforward.NewSPDYOverWebsocketDialer(u, cfg)
+		dialer, err := portforward.NewSPDYOverWebsocketDialerForStreaming(u, cfg)
 		require.NoError(t, err)
 		return dialer
 	}
 	transport, upgrader, err := spdy.RoundTripperFor(cfg)
 	require.NoError(t, err)
-	return spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
+	return spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
 }
 
 // forwardError opens one forwarded connection's stream pair as client-go's
