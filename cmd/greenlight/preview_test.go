@@ -72,10 +72,13 @@ func TestPodinfoSmokeTestCarriesTheTokenToGreenBeforeTraffic(t *testing.T) {
 }
 
 // TestPodinfoGreenChecksItsOwnTokenBeforeTraffic: podinfo's
-// /token/validate is the detailed health path, and the token is one podinfo
-// itself issued (POST /token on the version serving). The service proxy
-// would drop it; each green pod gets it through its own port-forward and
-// accepts it before the switch.
+// /token/validate answers 200 whatever the token and says in its body
+// whether it was valid ({"code": 401, ...} or the token's name), so the
+// check is a smoke test on that body. Given a token podinfo never issued,
+// the smoke test fails on green before any traffic and green never gets
+// any; given one podinfo itself issued (POST /token on the version
+// serving), which the service proxy would drop, each green pod gets it
+// through its own port-forward and the switch happens.
 func TestPodinfoGreenChecksItsOwnTokenBeforeTraffic(t *testing.T) {
 	t.Parallel()
 	apps := publicApps(t)
@@ -83,6 +86,12 @@ func TestPodinfoGreenChecksItsOwnTokenBeforeTraffic(t *testing.T) {
 	in := e.podinfoInputs(apps, "production", podinfoSHA1)
 	in["monitor-duration"] = "2s"
 	require.Equal(t, 0, e.runAction(t, in, "").code)
+	color := func() string {
+		svc, err := e.client.CoreV1().Services(e.ns).Get(context.Background(), "podinfo", metav1.GetOptions{})
+		require.NoError(t, err)
+		return svc.Spec.Selector["greenlight.dev/color"]
+	}
+	require.Equal(t, "blue", color())
 
 	resp, err := http.Post(e.c.ServiceURL(e.ns, "podinfo")+"/token", "text/plain", strings.NewReader("greenlight"))
 	require.NoError(t, err)
@@ -91,17 +100,34 @@ func TestPodinfoGreenChecksItsOwnTokenBeforeTraffic(t *testing.T) {
 	resp.Body.Close()
 	require.NotEmpty(t, issued.Token, "podinfo issued a token")
 
+	smoke := filepath.Join(t.TempDir(), "smoke-tests.yml")
+	require.NoError(t, os.WriteFile(smoke, []byte(`tests:
+  - name: podinfo accepts the token
+    path: /token/validate
+    expect:
+      status: 200
+      json:
+        token_name: greenlight
+`), 0o644))
 	in["image"] = podinfoSHA2
-	in["health-paths"] = "/healthz,/readyz,/token/validate"
+	in["smoke-tests"] = smoke
+	in["health-check-token"] = "not-a-podinfo-token-b7"
+	in["timeout"] = "10"
+	refused := e.runAction(t, in, "")
+	assert.Equal(t, 1, refused.code, "stdout:\n%s", refused.stdout)
+	assert.Equal(t, "failed", refused.outputs["status"])
+	assert.Contains(t, refused.stdout, `smoke test "podinfo accepts the token" failed`)
+	assert.Equal(t, "blue", color(), "the green that refused the token never got traffic")
+
 	in["health-check-token"] = issued.Token
+	in["timeout"] = "60"
 	res := e.runAction(t, in, "")
 	require.Equal(t, 0, res.code, "stdout:\n%s", res.stdout)
-	svc, err := e.client.CoreV1().Services(e.ns).Get(context.Background(), "podinfo", metav1.GetOptions{})
-	require.NoError(t, err)
-	assert.Equal(t, "green", svc.Spec.Selector["greenlight.dev/color"])
-	_, preview, ok := strings.Cut(res.summary, "port-forward")
-	require.True(t, ok, "green was checked through a port-forward:\n%s", res.summary)
-	assert.Contains(t, preview, "`/token/validate` | ✅ 200", "podinfo accepted its own token before any traffic")
+	assert.Equal(t, "green", color())
+	_, deploy, _ := strings.Cut(res.stdout, "::group::deploy")
+	deploy, _, _ = strings.Cut(deploy, "::endgroup::")
+	assert.Contains(t, deploy, "smoke tests: 1 of 1 passed", "podinfo accepted its own token on green before the switch")
+	assert.Contains(t, res.summary, "port-forward")
 	assert.NotContains(t, res.summary, issued.Token)
 }
 
