@@ -306,7 +306,7 @@ func TestPodLogsOfPublicApps(t *testing.T) {
 	if err == nil {
 		resp.Body.Close()
 	}
-	waitFor(t, 60*time.Second, "podinfo to restart", func(ctx context.Context) (bool, error) {
+	waitFor(t, 2*time.Minute, "podinfo to restart", func(ctx context.Context) (bool, error) {
 		p, err := client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
 		if err != nil || len(p.Status.ContainerStatuses) == 0 {
 			return false, err

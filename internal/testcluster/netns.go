@@ -28,6 +28,9 @@ const (
 	sandboxVethPrefix = "glv"
 )
 
+// sandboxBridgeMAC is the stand-in bridge's locally administered address.
+const sandboxBridgeMAC = "02:67:6c:73:74:30"
+
 // sandboxGateway is the stand-in bridge's address: the first usable one of
 // its range.
 var sandboxGateway = standInNamespaces.Addr().Next()
@@ -85,7 +88,9 @@ func (s *sandboxes) setupHost() error {
 		return err
 	}
 	if _, err := os.Stat("/sys/class/net/" + sandboxBridge); err != nil {
-		if err := ipCmd("link", "add", sandboxBridge, "type", "bridge"); err != nil {
+		// A fixed address, so a new pod's veth never changes the
+		// gateway's MAC under the running pods.
+		if err := ipCmd("link", "add", sandboxBridge, "address", sandboxBridgeMAC, "type", "bridge"); err != nil {
 			return err
 		}
 	}

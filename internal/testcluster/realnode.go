@@ -159,6 +159,9 @@ func run(name string, args ...string) error {
 	return nil
 }
 
+// realNodeBridgeMAC is the node bridge's locally administered address.
+const realNodeBridgeMAC = "02:67:6c:72:6e:30"
+
 // setupNetwork makes the plan's range local, then creates the node's bridge
 // with the node IP and routes only the node's sub-ranges to it.
 func (n *realNode) setupNetwork() error {
@@ -166,7 +169,11 @@ func (n *realNode) setupNetwork() error {
 		return err
 	}
 	steps := [][]string{
-		{"link", "add", realNodeBridge, "type", "bridge"},
+		// A fixed address: a bridge without one takes the lowest of its
+		// ports', so each new pod's veth could change the gateway's MAC
+		// under the running pods and stall their replies until ARP
+		// notices.
+		{"link", "add", realNodeBridge, "address", realNodeBridgeMAC, "type", "bridge"},
 		{"addr", "add", nodeIP() + "/" + strconv.Itoa(realNodePods.Bits()), "dev", realNodeBridge},
 		{"link", "set", realNodeBridge, "up"},
 		{"route", "replace", realNodeServices.String(), "dev", realNodeBridge, "src", nodeIP()},
