@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
 
@@ -61,6 +62,27 @@ func decodeManifest(t *testing.T, manifest string) (*appsv1.Deployment, *corev1.
 	return &d, &s
 }
 
+// createPodinfo creates podinfo's own Deployment, with image and replicas,
+// in ns, and its own Service when service is set; it returns the built
+// apps.
+func createPodinfo(t *testing.T, client kubernetes.Interface, ns, image string, replicas int32, service bool) Apps {
+	t.Helper()
+	apps, err := EnsureApps("", os.Stderr)
+	require.NoError(t, err)
+	manifest, err := apps.PodinfoManifest(image)
+	require.NoError(t, err)
+	d, svc := decodeManifest(t, manifest)
+	d.Spec.Replicas = &replicas
+	ctx := context.Background()
+	_, err = client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+	require.NoError(t, err)
+	if service {
+		_, err = client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	return apps
+}
+
 // TestPodinfoRunsInPodNamespaces runs podinfo's own Deployment: every
 // replica listens on :9898 in its own network namespace, its exec probes
 // (podcli) pass inside that namespace, and the service proxy and the
@@ -73,18 +95,7 @@ func TestPodinfoRunsInPodNamespaces(t *testing.T) {
 	c := shared.Get(t)
 	ns := c.NewNamespace(t)
 	client := c.Client()
-	ctx := context.Background()
-	apps, err := EnsureApps("", os.Stderr)
-	require.NoError(t, err)
-	manifest, err := apps.PodinfoManifest("ghcr.io/acme/podinfo:" + strings.Repeat("c", 40))
-	require.NoError(t, err)
-	d, svc := decodeManifest(t, manifest)
-	two := int32(2)
-	d.Spec.Replicas = &two
-	_, err = client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
-	require.NoError(t, err)
-	_, err = client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
-	require.NoError(t, err)
+	apps := createPodinfo(t, client, ns, "ghcr.io/acme/podinfo:"+strings.Repeat("c", 40), 2, true)
 	waitRolledOut(t, client, ns, "podinfo")
 
 	pods := podsOf(t, client, ns, "app=podinfo")

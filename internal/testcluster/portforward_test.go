@@ -161,14 +161,7 @@ func TestPortForward(t *testing.T) {
 	require.NoError(t, err)
 	public := PublicAppsSupported() == ""
 	if public {
-		apps, err := EnsureApps("", os.Stderr)
-		require.NoError(t, err)
-		manifest, err := apps.PodinfoManifest("ghcr.io/acme/podinfo:" + strings.Repeat("e", 40))
-		require.NoError(t, err)
-		pd, _ := decodeManifest(t, manifest)
-		pd.Spec.Replicas = ptr.To[int32](1)
-		_, err = client.AppsV1().Deployments(ns).Create(ctx, pd, metav1.CreateOptions{})
-		require.NoError(t, err)
+		createPodinfo(t, client, ns, "ghcr.io/acme/podinfo:"+strings.Repeat("e", 40), 1, false)
 		waitRolledOut(t, client, ns, "podinfo")
 	}
 	waitRolledOut(t, client, ns, "sample")
@@ -250,15 +243,7 @@ func TestKubectlPortForward(t *testing.T) {
 	c := shared.Get(t)
 	ns := c.NewNamespace(t)
 	client := c.Client()
-	ctx := context.Background()
-	apps, err := EnsureApps("", os.Stderr)
-	require.NoError(t, err)
-	manifest, err := apps.PodinfoManifest("ghcr.io/acme/podinfo:" + strings.Repeat("f", 40))
-	require.NoError(t, err)
-	pd, _ := decodeManifest(t, manifest)
-	pd.Spec.Replicas = ptr.To[int32](1)
-	_, err = client.AppsV1().Deployments(ns).Create(ctx, pd, metav1.CreateOptions{})
-	require.NoError(t, err)
+	createPodinfo(t, client, ns, "ghcr.io/acme/podinfo:"+strings.Repeat("f", 40), 1, false)
 	waitRolledOut(t, client, ns, "podinfo")
 	pod := podsOf(t, client, ns, "app=podinfo")[0].Name
 
