@@ -54,10 +54,12 @@ func ReadyPodsBehind(ctx context.Context, client kubernetes.Interface, namespace
 	if len(out) == 0 {
 		return nil, "", fmt.Errorf("no ready pod matches %s in %s", labels.SelectorFromSet(selector), namespace)
 	}
-	return out, fmt.Sprintf("service %s port %s", service, cmpName(sp)), nil
+	return out, fmt.Sprintf("service %s port %s", service, servicePortName(sp)), nil
 }
 
-func cmpName(sp corev1.ServicePort) string {
+// servicePortName is a Service port as people name it: its name, or its
+// number when it has none.
+func servicePortName(sp corev1.ServicePort) string {
 	if sp.Name != "" {
 		return sp.Name
 	}
@@ -96,7 +98,7 @@ func TargetContainerPort(sp corev1.ServicePort, pod *corev1.Pod) (int, error) {
 				}
 			}
 		}
-		return 0, fmt.Errorf("pod %s has no container port named %q, the target of service port %s", pod.Name, tp.StrVal, cmpName(sp))
+		return 0, fmt.Errorf("pod %s has no container port named %q, the target of service port %s", pod.Name, tp.StrVal, servicePortName(sp))
 	case tp.Type == intstr.Int && tp.IntVal != 0:
 		return int(tp.IntVal), nil
 	default:
