@@ -216,7 +216,7 @@ func reapSandboxes() {
 func (sb *sandbox) build() error {
 	steps := [][]string{
 		{"netns", "add", sb.name},
-		{"link", "add", sb.veth, "type", "veth", "peer", "name", "eth0", "netns", sb.name},
+		{"link", "add", sb.veth, "type", "veth", "peer", "name", "eth0", "address", podMAC(sb.ip), "netns", sb.name},
 		{"link", "set", sb.veth, "master", sandboxBridge, "up"},
 		{"-n", sb.name, "addr", "add", fmt.Sprintf("%s/%d", sb.ip, standInNamespaces.Bits()), "dev", "eth0"},
 		{"-n", sb.name, "link", "set", "eth0", "up"},
@@ -228,6 +228,15 @@ func (sb *sandbox) build() error {
 		}
 	}
 	return nil
+}
+
+// podMAC is the link address of the pod at ip: 0a:58 and the address's four
+// bytes, as kubenet and the early CNI bridge plugin derived it. The host's
+// neighbour entry for an address outlives the pod that had it (seconds
+// while fresh), and a new pod given the address then keeps answering to it.
+func podMAC(ip netip.Addr) string {
+	b := ip.As4()
+	return fmt.Sprintf("0a:58:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
 }
 
 // clear kills what still runs in the namespace and removes it and its veth.

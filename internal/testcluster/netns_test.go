@@ -3,11 +3,15 @@ package testcluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -226,4 +230,42 @@ func TestSandboxesReapWhatAKilledRunLeft(t *testing.T) {
 	boxes.close()
 	_, err = os.Stat("/run/netns/" + stale.name)
 	assert.True(t, os.IsNotExist(err), "the stale namespace was removed")
+}
+
+// TestSandboxAddressReusedAnswersAtOnce: a pod namespace rebuilt on an
+// address the host has just talked to answers at once. The host's neighbour
+// entry for the address is still fresh then, so the new pod must keep the
+// old one's link address, as a kubelet's network plugin gives each pod
+// address one.
+func TestSandboxAddressReusedAnswersAtOnce(t *testing.T) {
+	t.Parallel()
+	if why := PublicAppsSupported(); why != "" {
+		t.Skip(why)
+	}
+	boxes := newSandboxes()
+	t.Cleanup(boxes.close)
+	// A second pod keeps the bridge up, as other pods do on a node: a
+	// bridge whose last port goes forgets its neighbours.
+	_, err := boxes.create()
+	require.NoError(t, err)
+	sb, err := boxes.create()
+	require.NoError(t, err)
+	// Nothing listens on port 1: a refused dial proves the address answered.
+	refused := func() error {
+		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(sb.ip, 1).String(), 2*time.Second)
+		if err == nil {
+			c.Close()
+			return errors.New("something listens on port 1")
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return err
+		}
+		return nil
+	}
+	require.NoError(t, refused(), "the first pod at %s answers", sb.ip)
+	for i := range 3 {
+		sb.clear()
+		require.NoError(t, sb.build())
+		require.NoError(t, refused(), "pod %d rebuilt at %s answers within 2 s", i+2, sb.ip)
+	}
 }
