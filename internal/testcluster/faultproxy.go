@@ -181,7 +181,7 @@ const maxSeen = 50_000
 
 // Reachable counts the requests f could have affected between from and
 // to: those it matches that started then, or, for a cut watch, watches
-// open then. Zero means a fault switched on at from could not hit a
+// still open once they had streamed for the fault's delay. Zero means a fault switched on at from could not hit a
 // single request of that span, whatever greenlight did.
 func (p *FaultProxy) Reachable(f Fault, from, to time.Time) int {
 	p.mu.Lock()
@@ -191,9 +191,20 @@ func (p *FaultProxy) Reachable(f Fault, from, to time.Time) int {
 		if !f.matches(r.method, r.uri, r.watch) {
 			continue
 		}
-		open := !r.start.After(to) && (r.end.IsZero() || !r.end.Before(from))
-		started := !r.start.Before(from) && !r.start.After(to)
-		if started || (f.Kind == FaultCutWatch && open) {
+		if f.Kind == FaultCutWatch {
+			// A watch is cut once it has streamed for the fault's delay:
+			// it is reachable when that moment falls in the span while
+			// it is still open. A watch that ends sooner cannot be cut.
+			cuttable := r.start.Add(f.delay())
+			if cuttable.Before(from) {
+				cuttable = from
+			}
+			if !cuttable.After(to) && (r.end.IsZero() || !r.end.Before(cuttable)) {
+				n++
+			}
+			continue
+		}
+		if !r.start.Before(from) && !r.start.After(to) {
 			n++
 		}
 	}

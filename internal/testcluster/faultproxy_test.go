@@ -279,3 +279,33 @@ func TestFaultProxyCutsWatches(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultProxyReachableCutWatch: a cut watch can hit only the watches
+// still open once they have streamed for its delay inside the span.
+func TestFaultProxyReachableCutWatch(t *testing.T) {
+	t.Parallel()
+	from := time.Date(2026, 11, 30, 4, 0, 0, 0, time.UTC)
+	to := from.Add(time.Second)
+	ms := func(n int) time.Time { return from.Add(time.Duration(n) * time.Millisecond) }
+	cut := Fault{Kind: FaultCutWatch, Delay: 100 * time.Millisecond}
+	tests := []struct {
+		name string
+		seen seenRequest
+		want int
+	}{
+		{"ended before its delay", seenRequest{watch: true, start: ms(10), end: ms(60)}, 0},
+		{"streamed past its delay", seenRequest{watch: true, start: ms(10), end: ms(300)}, 1},
+		{"still open, its delay past the span", seenRequest{watch: true, start: ms(950)}, 0},
+		{"still open, delay inside the span", seenRequest{watch: true, start: ms(800)}, 1},
+		{"opened before the span, open in it", seenRequest{watch: true, start: ms(-500), end: ms(20)}, 1},
+		{"ended before the span", seenRequest{watch: true, start: ms(-500), end: ms(-10)}, 0},
+		{"not a watch", seenRequest{start: ms(10), end: ms(300)}, 0},
+	}
+	for _, tt := range tests {
+		p := &FaultProxy{seen: []seenRequest{tt.seen}}
+		assert.Equal(t, tt.want, p.Reachable(cut, from, to), tt.name)
+	}
+	get := Fault{Kind: FaultUnavailable, Method: "GET"}
+	p := &FaultProxy{seen: []seenRequest{{method: "GET", start: ms(10), end: ms(20)}, {method: "GET", start: ms(-10), end: ms(20)}}}
+	assert.Equal(t, 1, p.Reachable(get, from, to), "other faults reach the requests that start in the span")
+}
