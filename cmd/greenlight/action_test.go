@@ -181,6 +181,8 @@ type result struct {
 	outputs        map[string]string
 	summary        string
 	report         string
+	// events is the event-log input's file, when the run wrote one.
+	events string
 	// lines are stdout's lines with the moment each reached the test
 	// (runHooked only).
 	lines []stampedLine
@@ -245,7 +247,7 @@ func (e *env) assertNoSecrets(t *testing.T, res result, inputs map[string]string
 	outputs, _ := json.Marshal(res.outputs)
 	places := map[string]string{
 		"stdout": strings.Join(logged, "\n"), "stderr": res.stderr, "outputs": string(outputs),
-		"summary": res.summary, "report": res.report, "slack": strings.Join(e.slack.requests(), "\n"),
+		"summary": res.summary, "report": res.report, "events": res.events, "slack": strings.Join(e.slack.requests(), "\n"),
 	}
 	places["github"] = strings.Join(e.github.requests(), "\n")
 	objects := e.objects

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -124,6 +125,14 @@ func (a *app) deploy(ctx context.Context) int {
 	a.recorder = report.NewRecorder(report.WithRules(rulesOf(a.cfg)))
 	term := newTerminalSink(a.stdout, a.terminal, a.run.RunURL != "")
 	sinks := append([]event.Sink{a.recorder, term}, a.sinks...)
+	if a.cfg.EventLog != "" {
+		closeLog, err := a.openEventLog(&sinks)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "greenlight: %v\n", err)
+			return exitFailed
+		}
+		defer closeLog()
+	}
 	runID := randomID()
 	var held *kube.Lock
 	deps := pipeline.Deps{
@@ -190,23 +199,58 @@ func (a *app) deploy(ctx context.Context) int {
 	return a.outcome.ExitCode()
 }
 
-// writeReport writes the JSON report into the workspace (in a container
-// action the only directory the runner shares) and remembers its path,
-// relative to the workspace, for the report-path output.
-func (a *app) writeReport() {
+// workspacePath is name inside the workspace, the only directory a
+// container action shares with the runner (the working directory on the
+// command line).
+func (a *app) workspacePath(name string) string {
 	dir := a.getenv("GITHUB_WORKSPACE")
 	if dir == "" {
 		dir = "."
 	}
+	return filepath.Join(dir, name)
+}
+
+// openEventLog starts the event-log input's file and adds its sink; the
+// closer reports what could not be written.
+func (a *app) openEventLog(sinks *[]event.Sink) (func(), error) {
+	path := a.workspacePath(a.cfg.EventLog)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("input \"event-log\": create the directory of %s: %w", a.cfg.EventLog, err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("input \"event-log\": create %s: %w", a.cfg.EventLog, err)
+	}
+	w := bufio.NewWriter(f)
+	log := report.NewEventLog(w)
+	*sinks = append(*sinks, log)
+	return func() {
+		err := log.Err()
+		if ferr := w.Flush(); err == nil && ferr != nil {
+			err = ferr
+		}
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
+			fmt.Fprintf(a.stderr, "greenlight: the event log %s is incomplete: %v\n", a.cfg.EventLog, err)
+		}
+	}, nil
+}
+
+// writeReport writes the JSON report into the workspace (in a container
+// action the only directory the runner shares) and remembers its path,
+// relative to the workspace, for the report-path output.
+func (a *app) writeReport() {
 	name := fmt.Sprintf("greenlight-report-%s-%s.json", a.cfg.Environment, shortID(a.cfg.DeploymentID))
 	var buf bytes.Buffer
 	if err := report.WriteJSON(&buf, a.recorder.Document()); err == nil {
-		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err == nil {
+		if err := os.WriteFile(a.workspacePath(name), buf.Bytes(), 0o644); err == nil {
 			a.reportPath = name
 			return
 		}
 	}
-	fmt.Fprintf(a.stderr, "greenlight: could not write the JSON report %s in %s\n", name, dir)
+	fmt.Fprintf(a.stderr, "greenlight: could not write the JSON report %s in %s\n", name, filepath.Dir(a.workspacePath(name)))
 }
 
 func (a *app) target(ctx context.Context) (health.Target, error) {

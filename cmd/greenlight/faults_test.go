@@ -149,6 +149,11 @@ func (e *env) runHooked(t *testing.T, inputs map[string]string, hooks ...stdoutH
 		require.NoError(t, err, "the report-path output names a file")
 		res.report = string(data)
 	}
+	if p := inputs["event-log"]; p != "" {
+		data, err := os.ReadFile(filepath.Join(dir, p))
+		require.NoError(t, err, "the event-log input names the file the run wrote")
+		res.events = string(data)
+	}
 	return res
 }
 

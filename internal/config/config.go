@@ -199,6 +199,9 @@ type Config struct {
 	AlertWebhookSecret Secret `json:"alert-webhook-secret"`
 	// DeploymentID identifies this deployment in history, locks and reports.
 	DeploymentID string `json:"deployment-id,omitempty"`
+	// EventLog is the file that receives every event of a deploy as one
+	// JSON line; empty writes none.
+	EventLog string `json:"event-log,omitempty"`
 	// ConfigFile is the config file that was read; empty when none was.
 	ConfigFile string `json:"config,omitempty"`
 	// ContinueOnUnhealthy deploys even when the pre-deployment check failed.

@@ -525,6 +525,14 @@ func Names() []Input {
 			set:         text(func(c *Config) *string { return &c.DeploymentID }, checkText),
 		},
 		{
+			Name:        "event-log",
+			Description: "Path of a file, relative to the workspace, that receives every event of the deploy as one JSON object per line, secrets masked: an audit record to upload as an artifact. Empty writes none.",
+			Accepted:    "a path relative to the workspace, or empty",
+			Kind:        KindString,
+			InFile:      true,
+			set:         text(func(c *Config) *string { return &c.EventLog }, checkRelativePath),
+		},
+		{
 			Name:        "config",
 			Description: "Path of the YAML config file with defaults and per-environment settings. The default path is read only when the file exists.",
 			Default:     DefaultConfigPath,

@@ -169,6 +169,8 @@ environments:
 		{name: "slack-webhook-url not a URL", inputs: with(v, "slack-webhook-url", "slack canary webhook"), input: "slack-webhook-url", problem: "the value is not a URL"},
 		{name: "alert-webhook-url not http", inputs: with(v, "alert-webhook-url", "ftp://alerts.example.com/alertcanary"), input: "alert-webhook-url", problem: "the value is not an http:// or https:// URL"},
 		{name: "deployment-id new line", inputs: with(v, "deployment-id", "run\n42"), input: "deployment-id", problem: "control character"},
+		{name: "event-log absolute", inputs: with(v, "event-log", "/tmp/events.jsonl"), input: "event-log", problem: "is not a path inside the workspace"},
+		{name: "event-log outside the workspace", inputs: with(v, "event-log", "../events.jsonl"), input: "event-log", problem: "is not a path inside the workspace"},
 		{name: "config missing", inputs: with(v, "config", explicitFile), input: "config", problem: `file "deploy/greenlight.yml" does not exist`},
 		{name: "continue-on-unhealthy not a boolean", inputs: with(v, "continue-on-unhealthy", "perhaps"), input: "continue-on-unhealthy", problem: "is not a boolean"},
 		{name: "lock-timeout negative", inputs: with(v, "lock-timeout", "-1m"), input: "lock-timeout", problem: `"-1m" is negative`},

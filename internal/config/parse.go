@@ -266,6 +266,21 @@ func checkText(v string) string {
 	return ""
 }
 
+// checkRelativePath accepts a path inside the directory it is relative to:
+// a container action shares only the workspace with the runner.
+func checkRelativePath(v string) string {
+	if p := checkText(v); p != "" {
+		return p
+	}
+	if v == "" {
+		return ""
+	}
+	if filepath.IsAbs(v) || !filepath.IsLocal(v) {
+		return "is not a path inside the workspace"
+	}
+	return ""
+}
+
 func hasControl(v string) bool { return strings.ContainsFunc(v, unicode.IsControl) }
 
 func isDigits(s string) bool {

@@ -211,6 +211,16 @@ func (r *run) execute(ctx context.Context) {
 			r.out.Result.Status = event.StatusRolledBack
 			r.out.Result.Reason = fmt.Sprintf("rolled back to %s because %s", r.out.Deployed.PreviousImage, oneSentence(err))
 			r.out.Result.ManualCommand = r.rollForwardCommand()
+		case undoFailedInStrategy(r.out.Deployed):
+			// Nothing healthy may be serving: the same status as a
+			// rollback that failed after the switch.
+			undo := r.out.Deployed.Steps[len(r.out.Deployed.Steps)-1]
+			cause := err
+			if joined, ok := err.(interface{ Unwrap() []error }); ok && len(joined.Unwrap()) > 0 {
+				cause = joined.Unwrap()[0]
+			}
+			r.out.Result.Status = event.StatusRollbackFailed
+			r.out.Result.Reason = "the rollback failed: " + oneSentence(errors.New(undo.Err)) + "; it was started because " + oneSentence(cause)
 		}
 		return
 	}
@@ -436,6 +446,16 @@ func undoneByStrategy(d strategy.Deployed) bool {
 	}
 	last := d.Steps[len(d.Steps)-1]
 	return last.Name == "undo" && last.Err == ""
+}
+
+// undoFailedInStrategy reports whether the rolling update tried to undo
+// itself and could not.
+func undoFailedInStrategy(d strategy.Deployed) bool {
+	if len(d.Steps) == 0 {
+		return false
+	}
+	last := d.Steps[len(d.Steps)-1]
+	return last.Name == "undo" && last.Err != ""
 }
 
 func revisionText(d strategy.Deployed) string {

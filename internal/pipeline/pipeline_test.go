@@ -33,17 +33,20 @@ const sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 func TestUndoneByStrategy(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name  string
-		steps []strategy.Step
-		want  bool
+		name       string
+		steps      []strategy.Step
+		undone     bool
+		undoFailed bool
 	}{
-		{"no steps", nil, false},
-		{"undo succeeded", []strategy.Step{{Name: "apply"}, {Name: "rollout", Err: "x"}, {Name: "undo"}}, true},
-		{"undo failed", []strategy.Step{{Name: "rollout", Err: "x"}, {Name: "undo", Err: "y"}}, false},
-		{"failed without undo", []strategy.Step{{Name: "apply", Err: "x"}}, false},
+		{"no steps", nil, false, false},
+		{"undo succeeded", []strategy.Step{{Name: "apply"}, {Name: "rollout", Err: "x"}, {Name: "undo"}}, true, false},
+		{"undo failed", []strategy.Step{{Name: "rollout", Err: "x"}, {Name: "undo", Err: "y"}}, false, true},
+		{"failed without undo", []strategy.Step{{Name: "apply", Err: "x"}}, false, false},
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, undoneByStrategy(strategy.Deployed{Steps: tt.steps}), tt.name)
+		d := strategy.Deployed{Steps: tt.steps}
+		assert.Equal(t, tt.undone, undoneByStrategy(d), tt.name)
+		assert.Equal(t, tt.undoFailed, undoFailedInStrategy(d), tt.name)
 	}
 }
 

@@ -168,6 +168,20 @@ func chartConfig(colors ...string) string {
 		"---\n"
 }
 
+// thresholdDrawn reports whether the latency chart draws the alert
+// threshold as its second line: not when there is none, nor when it is so
+// far above the data that the line would flatten it.
+func thresholdDrawn(c chartData, threshold time.Duration) bool {
+	if threshold <= 0 {
+		return false
+	}
+	top := 0.0
+	for _, v := range c.latencyMS {
+		top = max(top, v)
+	}
+	return top == 0 || roundMS(threshold) <= thresholdOffScale*top
+}
+
 // latencyChart renders the latency line and the alert threshold as a
 // Mermaid xychart; without a threshold the second line is left out.
 func latencyChart(c chartData, threshold time.Duration) string {
@@ -179,9 +193,8 @@ func latencyChart(c chartData, threshold time.Duration) string {
 	}
 	thresholdMS := roundMS(threshold)
 	title := fmt.Sprintf("Latency, ms (average per %s)", fmtWidth(c.width))
-	drawThreshold := threshold > 0
-	if drawThreshold && top > 0 && thresholdMS > thresholdOffScale*top {
-		drawThreshold = false
+	drawThreshold := thresholdDrawn(c, threshold)
+	if threshold > 0 && !drawThreshold {
 		title += fmt.Sprintf("; alert threshold %s ms, far above", fmtNum(thresholdMS))
 	}
 	if drawThreshold {

@@ -14,23 +14,45 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/golden (and the browser screenshot) from the current output")
 
-// streamNames lists the recorded streams, so every one has goldens.
+// Streams come from two places: testdata/streams holds scenarios written
+// by streams_test.go on a virtual clock (cases a short real run cannot
+// reach, such as an alert raised and resolved over twelve minutes); the
+// repository's testdata/streams holds the event logs of real runs on the
+// test cluster, recorded by cmd/greenlight's TestRecordedStreams.
+var streamDirs = []string{filepath.Join("testdata", "streams"), filepath.Join("..", "..", "testdata", "streams")}
+
+// streamNames lists the streams of both places, so every one has goldens.
 func streamNames(t testing.TB) []string {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", "streams", "*.jsonl"))
-	require.NoError(t, err)
-	require.NotEmpty(t, paths, "no recorded streams")
-	names := make([]string, len(paths))
-	for i, p := range paths {
-		names[i] = strings.TrimSuffix(filepath.Base(p), ".jsonl")
+	var names []string
+	for _, dir := range streamDirs {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+		require.NoError(t, err)
+		require.NotEmpty(t, paths, "no streams in %s", dir)
+		for _, p := range paths {
+			names = append(names, strings.TrimSuffix(filepath.Base(p), ".jsonl"))
+		}
 	}
 	return names
 }
 
-// recordStream replays a recorded stream into a Recorder.
+// streamPath is the file of a stream, in whichever place holds it.
+func streamPath(t testing.TB, name string) string {
+	t.Helper()
+	for _, dir := range streamDirs {
+		p := filepath.Join(dir, name+".jsonl")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Fatalf("no stream %s in %v", name, streamDirs)
+	return ""
+}
+
+// recordStream replays a stream into a Recorder.
 func recordStream(t testing.TB, name string) Document {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "streams", name+".jsonl"))
+	f, err := os.Open(streamPath(t, name))
 	require.NoError(t, err)
 	defer f.Close()
 	rec := NewRecorder(WithRules(streamRules()))
@@ -104,7 +126,6 @@ func TestGoldenContent(t *testing.T) {
 			"**After the rollback**", "To roll forward to this image anyway",
 		}, nil},
 		{"rollback-failed", []string{"## 🚨 Rollback failed · staging", "> [!CAUTION]", "CreateContainerConfigError", "```sh\nkubectl --namespace shop-staging get events"}, nil},
-		{"skip-tests-production", []string{"> [!WARNING]\n> Tests were skipped for this production deploy", "⏭️ skipped"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.stream, func(t *testing.T) {
@@ -119,6 +140,34 @@ func TestGoldenContent(t *testing.T) {
 		})
 	}
 	// The production warning comes before everything else.
-	summary := Markdown(recordStream(t, "skip-tests-production"))
+	summary := Markdown(recordStream(t, "podinfo-skip-tests-production"))
 	assert.True(t, strings.HasPrefix(summary, "> [!WARNING]\n"), "warning must open the summary")
+}
+
+// TestRecordedRunHighlights: the summaries of real runs on the test
+// cluster, with podinfo, say what happened in each.
+func TestRecordedRunHighlights(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		stream string
+		want   []string
+	}{
+		{"podinfo-success", []string{"## ✅ Deploy succeeded · production", "### Smoke tests\n\n1 of 1 passed.", "proof: **endpoints**", "```mermaid"}},
+		{"podinfo-skip-tests-production", []string{"> [!WARNING]\n> Tests were skipped for this production deploy: its smoke tests did not run", "smoke tests skipped (skip-tests) in production", "### Traffic verification"}},
+		{"podinfo-fail-validate", []string{"## ❌ Deploy failed · staging", "server-side dry run", "spec.minReadySeconds: Invalid value: -3"}},
+		{"podinfo-fail-deploy", []string{"## ↩️ Rolled back · staging", "#### Failing pods", "ImagePullBackOff", "missing-6.9.3"}},
+		{"podinfo-fail-verify", []string{"## ❌ Deploy failed · production", "podinfo reports its version", "#### Container logs", "Starting podinfo"}},
+		{"podinfo-random-errors", []string{"## ↩️ Rolled back · production", "traffic verification failed"}},
+		{"podinfo-rollback-monitor", []string{"## ↩️ Rolled back · production", "**Rollback rule `error-rate`:**", "#### Samples that tripped the rule", "❌ 503"}},
+		{"podinfo-rollback-failed", []string{"## 🚨 Rollback failed · staging", "> [!CAUTION]", "missing-6.9.1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.stream, func(t *testing.T) {
+			t.Parallel()
+			summary := Markdown(recordStream(t, tc.stream))
+			for _, w := range tc.want {
+				assert.Contains(t, summary, w)
+			}
+		})
+	}
 }

@@ -194,7 +194,7 @@ func cutBytes(s string, n int) string {
 func writeTop(w *mdWriter, doc Document) {
 	if doc.Run.SkipTests && doc.Run.Production {
 		w.line("> [!WARNING]")
-		w.line("> Tests were skipped for this production deploy: no health check, smoke test or traffic verification gated it.")
+		w.line("> Tests were skipped for this production deploy: its smoke tests did not run (skip-tests); health checks and traffic verification still gated it.")
 		w.blank()
 	}
 	emoji, title := statusTitle(doc.Status())
@@ -849,7 +849,7 @@ func writeTraffic(w *mdWriter, doc Document, d detail) {
 			w.blank()
 		}
 		if t.Endpoints != "" {
-			w.line("%s.", md(sentence(t.Endpoints), sentenceLimit))
+			w.line("%s", md(sentence(t.Endpoints), sentenceLimit))
 			w.blank()
 		}
 		if !d.lists || len(t.Versions)+t.Failed == 0 {
@@ -932,8 +932,8 @@ func writeMonitoring(w *mdWriter, doc Document, d detail) {
 	if d.latencyChart {
 		w.WriteString(latencyChart(c, m.AlertThreshold))
 		w.blank()
-		note := "Line 1: average latency per " + fmtElapsed(c.width)
-		if m.AlertThreshold > 0 {
+		note := "Line 1: average latency per " + fmtWidth(c.width)
+		if thresholdDrawn(c, m.AlertThreshold) {
 			note += "; line 2: alert threshold " + fmtDuration(m.AlertThreshold)
 		}
 		w.line("%s.", note)

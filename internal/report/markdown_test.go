@@ -285,7 +285,7 @@ func TestMermaidCharts(t *testing.T) {
 	t.Parallel()
 	xAxis := regexp.MustCompile(`(?m)^    x-axis \[("[^"\n]+")(, "[^"\n]+")*\]$`)
 	values := regexp.MustCompile(`(?m)^    (line|bar) \[([0-9., ]+)\]$`)
-	for _, name := range []string{"success", "rollback-monitor", "skip-tests-production"} {
+	for _, name := range []string{"success", "rollback-monitor", "podinfo-skip-tests-production"} {
 		summary := Markdown(recordStream(t, name))
 		blocks := strings.Split(summary, "```mermaid\n")[1:]
 		require.Len(t, blocks, 2, name)

@@ -77,6 +77,14 @@ func (r *Recorder) Handle(e event.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	d := &r.doc
+	// Durations come from wall-clock times alone, as they do when an event
+	// log is replayed: the report of a run and of its log are the same.
+	e.Time = e.Time.Round(0)
+	if e.Run != nil {
+		run := *e.Run
+		run.StartedAt = run.StartedAt.Round(0)
+		e.Run = &run
+	}
 
 	// The run's identity comes with run-started; run-finished may repeat it
 	// with what was learned on the way, such as the previous image.
@@ -169,7 +177,7 @@ func (r *Recorder) Handle(e event.Event) {
 			if res.Monitor != nil {
 				r.monitoring().Snapshot = *res.Monitor
 			}
-			end := res.FinishedAt
+			end := res.FinishedAt.Round(0)
 			if end.IsZero() {
 				end = e.Time
 			}

@@ -38,3 +38,32 @@ func DecodeStream(r io.Reader, sink event.Sink) error {
 	}
 	return nil
 }
+
+// EventLog is a sink that writes every event as one JSON line, the format
+// DecodeStream reads back. A write error is kept and reported by Err; the
+// run goes on without its log.
+type EventLog struct {
+	w   io.Writer
+	err error
+}
+
+// NewEventLog writes the events it handles to w.
+func NewEventLog(w io.Writer) *EventLog { return &EventLog{w: w} }
+
+// Handle writes e as one line.
+func (l *EventLog) Handle(e event.Event) {
+	if l.err != nil {
+		return
+	}
+	line, err := json.Marshal(e)
+	if err != nil {
+		l.err = fmt.Errorf("encode %s event: %w", e.Kind, err)
+		return
+	}
+	if _, err := l.w.Write(append(line, '\n')); err != nil {
+		l.err = fmt.Errorf("write event log: %w", err)
+	}
+}
+
+// Err is the first error the log met, if any.
+func (l *EventLog) Err() error { return l.err }

@@ -49,7 +49,6 @@ func scenarios() []scenario {
 		{"fail-verify", writeFailVerify},
 		{"rollback-monitor", writeRollbackMonitor},
 		{"rollback-failed", writeRollbackFailed},
-		{"skip-tests-production", writeSkipTestsProduction},
 	}
 }
 
@@ -508,32 +507,5 @@ func writeRollbackFailed(s *stream) {
 		Status: event.StatusRollbackFailed, FinishedAt: s.now, Revision: "15",
 		Reason:        `Rollback failed: revision 13 did not become ready within 5m0s because its pods need secret "storefront-db-v1", which no longer exists; the new revision crashes on start.`,
 		ManualCommand: "kubectl --namespace shop-staging get events --sort-by=.lastTimestamp | tail -20\nkubectl --namespace shop-staging rollout undo deployment/storefront --to-revision=12\nkubectl --namespace shop-staging rollout status deployment/storefront --timeout=5m",
-	}})
-}
-
-func writeSkipTestsProduction(s *stream) {
-	run := productionRun(s.now)
-	run.Strategy = "rolling"
-	run.SkipTests = true
-	run.Image = "ghcr.io/acme/storefront:2.8.1"
-	run.PreviousImage = "ghcr.io/acme/storefront:2.8.0"
-	run.DeploymentID = "gl-storefront-20260314-1712"
-	run.Actor = "hubot"
-	s.emit(event.Event{Kind: event.RunStarted, Run: &run})
-	s.emit(event.Event{Kind: event.Warning, Stage: event.Validate, Message: "skip-tests is set for production: health checks, smoke tests and traffic verification will not run"})
-	s.start(event.Validate)
-	s.advance(1900 * time.Millisecond)
-	s.finish(event.Validate, event.Succeeded, "inputs valid, 9 permissions granted, lease shop/storefront-deploy acquired")
-	s.start(event.Deploy)
-	s.advance(61 * time.Second)
-	s.finish(event.Deploy, event.Succeeded, "deployment storefront rolled out revision 15: 3 of 3 updated replicas are available")
-	s.start(event.Verify)
-	s.finish(event.Verify, event.Skipped, "skipped: skip-tests is set")
-	s.start(event.Monitor)
-	out := s.simulate(5*time.Minute, 10*time.Second, monitorEndpoints, steady)
-	s.finish(event.Monitor, event.Succeeded, fmt.Sprintf("5m watched: p95 %s, availability %s", fmtDuration(out.snapshot.Latency.P95), fmtPercent(out.snapshot.Availability)))
-	s.emit(event.Event{Kind: event.RunFinished, Result: &event.Result{
-		Status: event.StatusSucceeded, Revision: "15", FinishedAt: s.now, Monitor: &out.snapshot,
-		ManualCommand: "kubectl --namespace shop rollout undo deployment/storefront --to-revision=14",
 	}})
 }

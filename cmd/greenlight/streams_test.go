@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/ebeautything/greenlight/internal/monitor"
+	"github.com/ebeautything/greenlight/internal/report"
+	"github.com/ebeautything/greenlight/internal/testcluster"
+)
+
+// The event streams under the repository's testdata/streams are the event
+// logs of real runs on the test cluster, with podinfo; the report package
+// renders its goldens from them. Record them again with
+// go test ./cmd/greenlight -run TestRecordedStreams -record-streams.
+var recordStreams = flag.Bool("record-streams", false, "rewrite testdata/streams/*.jsonl at the repository root from real runs")
+
+// streamAlertResponseTime is the alert threshold every recorded run uses,
+// which the report package's goldens render with.
+const streamAlertResponseTime = "500ms"
+
+// recordedRun is one real run whose event log becomes a recorded stream.
+type recordedRun struct {
+	name string
+	// namespace replaces the run's generated namespace in the recording.
+	namespace string
+	// run prepares the cluster, runs greenlight with the inputs it is
+	// given (event-log set) and returns the run to record.
+	run func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result
+	// status is the status output the run must end with.
+	status string
+}
+
+func recordedRuns() []recordedRun {
+	return []recordedRun{
+		{name: "podinfo-success", namespace: "shop", status: "succeeded", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			e.firstPodinfo(t, apps, in)
+			in["image"] = podinfoSHA2
+			in["smoke-tests"] = podinfoSmokeTests(t, "6.9.2")
+			in["monitor-duration"] = "15s"
+			in["monitor-interval"] = "500ms"
+			return e.runAction(t, in, "")
+		}},
+		{name: "podinfo-skip-tests-production", namespace: "shop", status: "succeeded", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			e.firstPodinfo(t, apps, in)
+			in["image"] = podinfoSHA2
+			in["smoke-tests"] = podinfoSmokeTests(t, "7.0.0") // would fail: skipped
+			in["skip-tests"] = "true"
+			return e.runAction(t, in, "")
+		}},
+		{name: "podinfo-fail-validate", namespace: "shop-staging", status: "failed", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			in["environment"] = "staging"
+			in["manifests"] = podinfoManifestEdited(t, apps, "deployment.yaml", "minReadySeconds: 3", "minReadySeconds: -3")
+			return e.runAction(t, in, "")
+		}},
+		{name: "podinfo-fail-deploy", namespace: "shop-staging", status: "rolled-back", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			in["environment"] = "staging"
+			e.firstPodinfo(t, apps, in)
+			in["image"] = "ghcr.io/acme/podinfo:missing-6.9.3"
+			in["rollout-timeout"] = "20s"
+			return e.runAction(t, in, "")
+		}},
+		{name: "podinfo-fail-verify", namespace: "shop", status: "failed", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			e.firstPodinfo(t, apps, in)
+			in["image"] = podinfoSHA2
+			in["smoke-tests"] = podinfoSmokeTests(t, "7.0.0")
+			return e.runAction(t, in, "")
+		}},
+		{name: "podinfo-random-errors", namespace: "shop", status: "rolled-back", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			// podinfo's own --random-error: verify sees it before traffic
+			// moves, through the Service it will serve behind.
+			e.firstPodinfo(t, apps, in)
+			in["image"] = podinfoSHA2
+			in["manifests"] = randomErrors(t, apps) + "," + filepath.Join(apps.PodinfoSource, "kustomize", "service.yaml")
+			in["health-paths"] = "/status/200"
+			return e.runAction(t, in, "")
+		}},
+		{name: "podinfo-rollback-monitor", namespace: "shop", status: "rolled-back", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			// Once monitoring starts, green's podinfo is told to fail its
+			// readiness (its own POST /readyz/disable): the new version
+			// stops serving after the switch.
+			e.firstPodinfo(t, apps, in)
+			in["image"] = podinfoSHA2
+			in["monitor-duration"] = "60s"
+			in["monitor-interval"] = "250ms"
+			res := e.runHooked(t, in, stdoutHook{at: "::group::monitor", do: func(liveRun) { e.disablePodinfoReadiness(t, "podinfo-green") }})
+			t.Logf("exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
+			return res
+		}},
+		{name: "podinfo-rollback-failed", namespace: "shop-staging", status: "rollback-failed", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			// The version serving now is broken already (its image was
+			// never pushed); an emergency fix that breaks too cannot be
+			// rolled back to anything healthy.
+			in["environment"] = "staging"
+			e.createPodinfo(t, apps, "ghcr.io/acme/podinfo:missing-6.9.1")
+			in["image"] = "ghcr.io/acme/podinfo:missing-6.9.3"
+			in["continue-on-unhealthy"] = "true"
+			in["rollout-timeout"] = "15s"
+			return e.runAction(t, in, "")
+		}},
+	}
+}
+
+// TestRecordedStreams runs each recorded run for real and checks that its
+// event log replays into exactly the report the run wrote; with
+// -record-streams it rewrites the recordings. Without it only the first
+// runs, so the suite keeps proving the log complete.
+func TestRecordedStreams(t *testing.T) {
+	t.Parallel()
+	apps := publicApps(t)
+	runs := recordedRuns()
+	if !*recordStreams {
+		runs = runs[:1]
+	}
+	for _, rr := range runs {
+		t.Run(rr.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, "")
+			in := e.podinfoInputs(apps, "production", podinfoSHA1)
+			in["event-log"] = "events/" + rr.name + ".jsonl"
+			in["alert-response-time"] = streamAlertResponseTime
+			res := rr.run(t, e, apps, in)
+			require.Equal(t, rr.status, res.outputs["status"], "stdout:\n%s", res.stdout)
+			e.assertNoSecrets(t, res, in)
+
+			replayed := report.NewRecorder(report.WithRules(monitor.Rules{AlertResponseTime: 500 * time.Millisecond}))
+			require.NoError(t, report.DecodeStream(strings.NewReader(res.events), replayed))
+			var got bytes.Buffer
+			require.NoError(t, report.WriteJSON(&got, replayed.Document()))
+			assert.JSONEq(t, res.report, got.String(), "the event log replays into the report the run wrote")
+
+			if *recordStreams {
+				recording := strings.ReplaceAll(res.events, e.ns, rr.namespace)
+				path := filepath.Join("..", "..", "testdata", "streams", rr.name+".jsonl")
+				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+				require.NoError(t, os.WriteFile(path, []byte(recording), 0o644))
+			}
+		})
+	}
+}
+
+// firstPodinfo deploys podinfo's first version, so the recorded run has a
+// version serving before it.
+func (e *env) firstPodinfo(t *testing.T, apps testcluster.Apps, in map[string]string) {
+	t.Helper()
+	first := maps.Clone(in)
+	delete(first, "event-log")
+	first["image"] = podinfoSHA1
+	first["monitor-duration"] = "1s"
+	res := e.runAction(t, first, "")
+	require.Equal(t, "succeeded", res.outputs["status"], "podinfo's first version")
+}
+
+// createPodinfo creates podinfo's own Deployment and Service at image, not
+// waiting for it to become ready.
+func (e *env) createPodinfo(t *testing.T, apps testcluster.Apps, image string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(apps.PodinfoSource, "kustomize", "deployment.yaml"))
+	require.NoError(t, err)
+	var d appsv1.Deployment
+	require.NoError(t, yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096).Decode(&d))
+	d.Spec.Template.Spec.Containers[0].Image = image
+	_, err = e.client.AppsV1().Deployments(e.ns).Create(context.Background(), &d, metav1.CreateOptions{})
+	require.NoError(t, err)
+}
+
+// disablePodinfoReadiness posts to /readyz/disable of every pod of the
+// Deployment, through the API server's pod proxy.
+func (e *env) disablePodinfoReadiness(t *testing.T, deployment string) {
+	ctx := context.Background()
+	pods, err := e.client.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Errorf("list pods: %v", err)
+		return
+	}
+	for _, p := range pods.Items {
+		if !strings.HasPrefix(p.Name, deployment+"-") {
+			continue
+		}
+		err := e.client.CoreV1().RESTClient().Post().Namespace(e.ns).Resource("pods").Name(p.Name+":9898").
+			SubResource("proxy").Suffix("readyz", "disable").Do(ctx).Error()
+		if err != nil {
+			t.Errorf("disable the readiness of %s: %v", p.Name, err)
+		}
+	}
+}
+
+// podinfoSmokeTests asks podinfo's /version for version.
+func podinfoSmokeTests(t *testing.T, version string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "smoke-tests.yml")
+	require.NoError(t, os.WriteFile(path, []byte(`tests:
+  - name: podinfo reports its version
+    path: /version
+    expect:
+      status: 200
+      contains: '"version": "`+version+`"'
+`), 0o644))
+	return path
+}
+
+// podinfoManifestEdited writes podinfo's own manifests with one edit in
+// file, returning the manifests input.
+func podinfoManifestEdited(t *testing.T, apps testcluster.Apps, file, from, to string) string {
+	t.Helper()
+	dir := filepath.Join(apps.PodinfoSource, "kustomize")
+	data, err := os.ReadFile(filepath.Join(dir, file))
+	require.NoError(t, err)
+	edited := strings.Replace(string(data), from, to, 1)
+	require.NotEqual(t, string(data), edited, "%s holds %q", file, from)
+	out := t.TempDir()
+	for _, name := range []string{"deployment.yaml", "service.yaml"} {
+		content := data
+		if name != file {
+			if content, err = os.ReadFile(filepath.Join(dir, name)); err != nil {
+				require.NoError(t, err)
+			}
+		} else {
+			content = []byte(edited)
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(out, name), content, 0o644))
+	}
+	return filepath.Join(out, "deployment.yaml") + "," + filepath.Join(out, "service.yaml")
+}
