@@ -3,6 +3,7 @@ package testcluster
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -64,9 +65,19 @@ func EnsureBinaries(moduleDir, cacheRoot string, log io.Writer) (Binaries, error
 	if err := os.MkdirAll(cacheRoot, 0o755); err != nil {
 		return Binaries{}, fmt.Errorf("create cache directory %s: %w", cacheRoot, err)
 	}
-	unlock, err := lockFile(filepath.Join(cacheRoot, "kubebin-"+key+".lock"))
+	lockPath := filepath.Join(cacheRoot, "kubebin-"+key+".lock")
+	unlock, err := tryLockFile(lockPath)
 	if err != nil {
 		return Binaries{}, err
+	}
+	if unlock == nil {
+		fmt.Fprintf(log, "testcluster: another process is building the Kubernetes binaries into %s; waiting for it\n", dir)
+		stop := heartbeat(log, buildHeartbeat, "still waiting for the other build", time.Now())
+		unlock, err = lockFile(lockPath)
+		stop()
+		if err != nil {
+			return Binaries{}, err
+		}
 	}
 	defer unlock()
 	if bins.complete() { // another process built them while we waited
@@ -117,21 +128,53 @@ func buildModuleBinaries(moduleDir, dir string, pkgs []struct{ pkg, name string 
 	defer os.RemoveAll(tmp)
 
 	start := time.Now()
-	for _, p := range pkgs {
+	for i, p := range pkgs {
+		step := fmt.Sprintf("[%d/%d]", i+1, len(pkgs))
+		fmt.Fprintf(log, "testcluster: %s building %s\n", step, p.name)
 		cmd := exec.Command(goBin, "build", "-o", filepath.Join(tmp, p.name), p.pkg)
 		cmd.Dir = moduleDir
 		cmd.Env = append(os.Environ(), env...)
+		stop := heartbeat(log, buildHeartbeat, fmt.Sprintf("%s still building %s", step, p.name), start)
 		out, err := cmd.CombinedOutput()
+		stop()
 		if err != nil {
 			return fmt.Errorf("build %s in %s: %w\n%s", p.pkg, moduleDir, err, out)
 		}
-		fmt.Fprintf(log, "testcluster: built %s (%s elapsed)\n", p.name, time.Since(start).Round(time.Second))
+		fmt.Fprintf(log, "testcluster: %s built %s (%s elapsed)\n", step, p.name, time.Since(start).Round(time.Second))
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return fmt.Errorf("move built binaries to %s: %w", dir, err)
 	}
 	fmt.Fprintf(log, "testcluster: built the binaries of %s in %s\n", filepath.Base(moduleDir), time.Since(start).Round(time.Second))
 	return nil
+}
+
+// buildHeartbeat is how often a long build says it is still going: a cold
+// kube-apiserver takes minutes with nothing else to show.
+const buildHeartbeat = 30 * time.Second
+
+// heartbeat writes "testcluster: <what> (<elapsed since start>)" every
+// interval until the returned stop is called.
+func heartbeat(log io.Writer, every time.Duration, what string, start time.Time) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(log, "testcluster: %s (%s elapsed)\n", what, time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 // kubebinKey names a build: the same module files, package list and Go
@@ -188,6 +231,26 @@ func findNestedModule(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("find the %s module (internal/testcluster/%s/go.mod): run from the greenlight repository", name, name)
+}
+
+// tryLockFile takes the lock at path if it is free; a nil unlock and no
+// error mean another process holds it.
+func tryLockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 func lockFile(path string) (unlock func(), err error) {
