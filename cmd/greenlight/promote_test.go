@@ -333,3 +333,29 @@ func TestPodinfoPromoteAcrossTwoRunsWithARestart(t *testing.T) {
 	assert.Equal(t, "endpoints", res.outputs["traffic-proof"])
 	assert.Equal(t, "green", e.selectedColor(t, "podinfo"))
 }
+
+// TestRollbackRefusesAColorAwaitingPromotion: blue served before green, so
+// a rollback switches back to blue — unless blue now holds a version that
+// awaits promotion, which nobody approved: then the rollback refuses and
+// says to reject it first.
+func TestRollbackRefusesAColorAwaitingPromotion(t *testing.T) {
+	t.Parallel()
+	e := newBlueEnv(t, "sampleapp:v1")
+	in := e.inputs("production", "sampleapp:v2")
+	require.Equal(t, 0, e.runAction(t, in, "").code)
+	require.Equal(t, "green", e.selectedColor(t, "shop"))
+	in["image"] = "sampleapp:v3"
+	in["promotion"] = "manual"
+	held := e.runAction(t, in, "")
+	require.Equal(t, 0, held.code, "stdout:\n%s", held.stdout)
+	require.Equal(t, "awaiting-promotion", held.outputs["status"])
+
+	code, out, errOut := e.opsCLI(t, e.prodArgs("rollback", "--reason=checkout errors")...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out+errOut, "shop-blue holds a version awaiting promotion")
+	assert.Equal(t, "green", e.selectedColor(t, "shop"))
+	assert.JSONEq(t, `{"v2": 20}`, mustJSON(e.serving(t, 20)))
+
+	require.Equal(t, 0, e.runAction(t, decideInputs(in, "reject"), "").code)
+	assert.JSONEq(t, `{"v2": 20}`, mustJSON(e.serving(t, 20)))
+}
