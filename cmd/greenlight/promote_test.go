@@ -149,7 +149,19 @@ func TestPromoteManualDeployAcrossTwoRunnerStepsWithARestart(t *testing.T) {
 
 	e.restartPods(t, "shop-green")
 
+	// A promote is a writer: it takes the environment's lock first.
 	promote := decideInputs(in, "promote")
+	lock, err := kube.AcquireLock(context.Background(), e.client, kube.LockOptions{Namespace: e.ns, Deployment: "shop",
+		Holder: kube.Holder{ID: "scale-by-bob", Actor: "bob", Environment: "production"}})
+	require.NoError(t, err)
+	promote["lock-timeout"] = "0"
+	locked := e.runAction(t, promote, "")
+	assert.Equal(t, 1, locked.code)
+	assert.Contains(t, locked.stdout, "bob")
+	assert.Equal(t, "blue", e.selectedColor(t, "shop"), "a promote that did not get the lock moved nothing")
+	require.NoError(t, lock.Release(context.Background()))
+	delete(promote, "lock-timeout")
+
 	res := e.runAction(t, promote, "")
 	require.Equal(t, 0, res.code, "stdout:\n%s", res.stdout)
 	assert.Equal(t, "succeeded", res.outputs["status"])

@@ -127,6 +127,13 @@ func operate(ctx context.Context, cfg config.Config, deps Deps, op config.Comman
 	r := &run{cfg: cfg, deps: deps, out: &Outcome{}, op: op}
 	r.out.Run = r.identity()
 	r.version = VersionOf(cfg.Image)
+	if op != config.CommandDeploy && cfg.Image == "" && deps.Client != nil {
+		// Best effort, so the run's start names the image that waits;
+		// validate reports a cluster that cannot be reached.
+		if p, _, err := strategy.FindPending(ctx, deps.Client, cfg.Namespace, cfg.Deployment); err == nil && p != nil {
+			r.adopt(p.Image)
+		}
+	}
 	r.emit(event.Event{Kind: event.RunStarted, Run: &r.out.Run})
 	switch op {
 	case config.CommandPromote:

@@ -39,9 +39,9 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 	if _, err := r.deps.Client.Discovery().ServerVersion(); err != nil {
 		return nil, fmt.Errorf("reach the cluster: %w", kube.ClassifyAPIError(err))
 	}
-	// Promote and reject act on what a deploy left in the cluster: the
-	// manifests were applied then.
-	if len(cfg.Manifests) > 0 && r.op == config.CommandDeploy {
+	// A reject acts only on what a deploy left in the cluster; a promote
+	// that creates the Service (a first deploy) takes it from the manifests.
+	if len(cfg.Manifests) > 0 && r.op != config.CommandReject {
 		objs, err := kube.LoadManifests(r.deps.Files, cfg.Manifests)
 		if err != nil {
 			return nil, &config.InputError{Input: "manifests", Problem: err.Error(), Accepted: "files, directories or globs of Kubernetes YAML or JSON"}
