@@ -130,9 +130,11 @@ func operate(ctx context.Context, cfg config.Config, deps Deps, op config.Comman
 	if op != config.CommandDeploy && cfg.Image == "" && deps.Client != nil {
 		// Best effort, so the run's start names the image that waits;
 		// validate reports a cluster that cannot be reached.
-		if p, _, err := strategy.FindPending(ctx, deps.Client, cfg.Namespace, cfg.Deployment); err == nil && p != nil {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if p, _, err := strategy.FindPending(pctx, deps.Client, cfg.Namespace, cfg.Deployment); err == nil && p != nil {
 			r.adopt(p.Image)
 		}
+		cancel()
 	}
 	r.emit(event.Event{Kind: event.RunStarted, Run: &r.out.Run})
 	switch op {
