@@ -62,7 +62,7 @@ func runAction(ctx context.Context, getenv func(string) string, stdout, stderr i
 	secrets := cfg.Secrets()
 
 	var closers []func(context.Context) []string
-	if cfg.Command == config.CommandDeploy {
+	if cfg.Command == config.CommandDeploy || cfg.Command == config.CommandPromote {
 		if token := cfg.GitHubToken.Reveal(); token != "" {
 			s := github.NewStatusSink(github.StatusOptions{Token: token, APIURL: ghctx.APIURL, Secrets: secrets, SkipDeployment: !a.cfg.GitHubDeployment})
 			a.sinks = append(a.sinks, s)
@@ -103,8 +103,11 @@ func runAction(ctx context.Context, getenv func(string) string, stdout, stderr i
 		if err := act.AppendSummary(report.Markdown(a.recorder.Document())); err != nil {
 			_ = act.Warning("write the job summary: " + err.Error())
 		}
-		if o.Result.Status != event.StatusSucceeded {
+		if o.ExitCode() != exitOK {
 			_ = act.Error(strings.TrimSpace(string(o.Result.Status) + ": " + o.Result.Reason))
+		}
+		if o.Run.Image != "" {
+			outputs["image"] = o.Run.Image // promote and reject: the image that waited
 		}
 	}
 	if o := a.rolledBack; o != nil {

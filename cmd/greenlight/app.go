@@ -89,7 +89,11 @@ func (a *app) execute(ctx context.Context) int {
 	}
 	switch a.cfg.Command {
 	case config.CommandDeploy:
-		return a.deploy(ctx)
+		return a.deploy(ctx, pipeline.Run)
+	case config.CommandPromote:
+		return a.deploy(ctx, pipeline.Promote)
+	case config.CommandReject:
+		return a.deploy(ctx, pipeline.Reject)
 	case config.CommandHealthCheck:
 		return a.healthCheck(ctx)
 	case config.CommandMonitor:
@@ -116,7 +120,9 @@ func (a *app) execute(ctx context.Context) int {
 	}
 }
 
-func (a *app) deploy(ctx context.Context) int {
+// deploy runs one of the staged operations (deploy, promote, reject)
+// with the lock, the history and the sinks.
+func (a *app) deploy(ctx context.Context, operation func(context.Context, config.Config, pipeline.Deps) *pipeline.Outcome) int {
 	applier, err := kube.NewApplier(a.rest)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "greenlight: %v\n", err)
@@ -181,14 +187,14 @@ func (a *app) deploy(ctx context.Context) int {
 		History: func(ctx context.Context, o *pipeline.Outcome) error {
 			doc, _ := json.Marshal(a.recorder.Document())
 			return kube.AppendHistory(ctx, a.client, a.cfg.Namespace, a.cfg.Deployment, kube.Record{
-				ID: a.cfg.DeploymentID, Environment: a.cfg.Environment, Image: a.cfg.Image, PreviousImage: o.Run.PreviousImage,
+				ID: a.cfg.DeploymentID, Environment: a.cfg.Environment, Image: o.Run.Image, PreviousImage: o.Run.PreviousImage,
 				Strategy: string(a.cfg.Strategy), Status: kube.RecordStatus(o.Result.Status), Reason: o.Result.Reason,
 				Revision: o.Deployed.Revision, ActiveColor: o.Result.ActiveColor, Actor: a.actor(), RunURL: a.run.RunURL,
 				StartedAt: o.Run.StartedAt, FinishedAt: o.Result.FinishedAt, Report: doc,
 			})
 		},
 	}
-	a.outcome = pipeline.Run(ctx, a.cfg, deps)
+	a.outcome = operation(ctx, a.cfg, deps)
 	term.flush()
 	a.writeReport()
 	if a.outcome.Err != nil {

@@ -34,6 +34,10 @@ var subcommands = []struct{ name, summary, example string }{
 		"greenlight scale --environment=production --replicas=5"},
 	{"maintenance", "maintenance on|off|status: set the ConfigMap flag and restart the serving Deployment",
 		"greenlight maintenance on --environment=production --configmap=payments-config --key=MAINTENANCE_MODE"},
+	{"promote", "switch traffic to the color a deploy with --promotion=manual left verified, then verify and monitor it",
+		"greenlight promote --environment=production --deployment=payments"},
+	{"reject", "remove the color a deploy with --promotion=manual left waiting; what serves keeps serving",
+		"greenlight reject --environment=production --deployment=payments"},
 	{"cleanup", "scale down a previous color whose rollback window (scale-down-delay) has closed; schedule it if you like",
 		"greenlight cleanup --environment=production"},
 	{"unlock", "clear the environment's deploy lock left by a dead run (needs --force and --reason); recorded",
@@ -49,6 +53,8 @@ var extraFlags = map[string][]struct{ name, usage string }{
 	},
 	"monitor": {{"extended", "monitor for twice the environment's duration"}},
 	"deploy":  {{"actor", "who deploys, for the history and the lock (default user@host)"}},
+	"promote": {{"actor", "who promotes, for the history and the lock (default user@host)"}},
+	"reject":  {{"actor", "who rejects, for the history and the lock (default user@host)"}},
 	"rollback": {
 		{"to-revision", "roll a rolling deployment back to this revision (kubectl rollout history)"},
 		{"wait", "how long a running deploy may take to answer the rollback request (default 30s)"},
@@ -122,7 +128,7 @@ func runCLI(ctx context.Context, args []string, getenv func(string) string, stdo
 		printInputErrors(stderr, err)
 		return exitBadInput
 	}
-	if _, ok := values["deployment-id"]; !ok && name == "deploy" {
+	if _, ok := values["deployment-id"]; !ok && (name == "deploy" || name == "promote" || name == "reject") {
 		// Outside a workflow there is no commit to name the deploy after.
 		values["deployment-id"] = "local-" + time.Now().UTC().Format("20060102T150405Z")
 	}

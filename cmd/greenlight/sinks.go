@@ -42,6 +42,11 @@ func (t *terminalSink) Handle(e event.Event) {
 	switch e.Kind {
 	case event.RunStarted:
 		r := e.Run
+		if r.Image == "" {
+			// promote and reject: the image is the one waiting in the cluster
+			t.line("greenlight: %s (%s, %s/%s)", r.Environment, r.Strategy, r.Namespace, r.Deployment)
+			return
+		}
 		t.line("greenlight: deploying %s to %s (%s, %s/%s)", r.Image, r.Environment, r.Strategy, r.Namespace, r.Deployment)
 	case event.StageStarted:
 		if t.groups {
@@ -99,6 +104,11 @@ func (t *terminalSink) Handle(e event.Event) {
 		if e.Result.ManualCommand != "" && e.Result.Status != event.StatusSucceeded {
 			t.line("  by hand: %s", e.Result.ManualCommand)
 		}
+		if p := e.Result.Promotion; p != nil {
+			t.line("  look at %s: %s", p.Color, p.PortForward)
+			t.line("  promote: %s", p.PromoteCLI)
+			t.line("  reject:  %s", p.RejectCLI)
+		}
 	}
 }
 
@@ -154,6 +164,10 @@ func statusMark(s event.Status) string {
 		return "↩️"
 	case event.StatusRollbackFailed:
 		return "🚨"
+	case event.StatusAwaitingPromotion:
+		return "⏸️"
+	case event.StatusRejected:
+		return "🚫"
 	}
 	return "❌"
 }
@@ -183,9 +197,12 @@ func findingLine(f event.Finding) string {
 }
 
 // notifiers starts the Slack and webhook sinks for the commands people
-// must hear about, deploy and rollback, and returns their closers.
+// must hear about (deploy, rollback, promote, reject) and returns their
+// closers.
 func (a *app) notifiers() []func(context.Context) []string {
-	if a.cfg.Command != config.CommandDeploy && a.cfg.Command != config.CommandRollback {
+	switch a.cfg.Command {
+	case config.CommandDeploy, config.CommandRollback, config.CommandPromote, config.CommandReject:
+	default:
 		return nil
 	}
 	var closers []func(context.Context) []string

@@ -99,6 +99,23 @@ const (
 	// CommandCleanup scales down a previous color whose rollback window
 	// has closed.
 	CommandCleanup Command = "cleanup"
+	// CommandPromote switches traffic to the blue-green color a deploy with
+	// promotion manual left verified, then verifies and monitors it.
+	CommandPromote Command = "promote"
+	// CommandReject removes the color a deploy with promotion manual left
+	// waiting; the version serving keeps serving.
+	CommandReject Command = "reject"
+)
+
+// Promotion says who moves traffic to a verified blue-green color.
+type Promotion string
+
+// Promotions.
+const (
+	// PromotionAuto switches as soon as the color's checks pass.
+	PromotionAuto Promotion = "auto"
+	// PromotionManual stops before the switch until command promote.
+	PromotionManual Promotion = "manual"
 )
 
 // Config is one run's validated configuration. Load is the only intended
@@ -167,6 +184,9 @@ type Config struct {
 	// ScaleDownDelay keeps the previous blue-green color warm after
 	// monitoring passes; 0 scales it down at once.
 	ScaleDownDelay time.Duration `json:"scale-down-delay"`
+	// Promotion is auto, or manual to stop a blue-green deploy before the
+	// switch until command promote or reject.
+	Promotion Promotion `json:"promotion"`
 	// MonitorInterval is the time between two probes while monitoring.
 	MonitorInterval time.Duration `json:"monitor-interval"`
 	// AlertResponseTime is the response time above which an alert is raised.

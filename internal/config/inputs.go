@@ -388,6 +388,22 @@ func Names() []Input {
 			set: duration(func(c *Config) *time.Duration { return &c.ScaleDownDelay }, 0),
 		},
 		{
+			Name:        "promotion",
+			Description: "Who moves traffic to a verified blue-green color: auto switches as soon as its checks pass; manual stops the deploy there (status awaiting-promotion, the color running and checked, no traffic) until a later job runs command promote or reject with the same environment inputs, for example behind a GitHub environment with required reviewers.",
+			Default:     string(PromotionAuto),
+			Accepted:    "auto or manual",
+			Kind:        KindString,
+			InFile:      true,
+			set: func(c *Config, v, shown string) string {
+				switch p := Promotion(strings.ToLower(v)); p {
+				case PromotionAuto, PromotionManual:
+					c.Promotion = p
+					return ""
+				}
+				return shown + " is not a known promotion"
+			},
+		},
+		{
 			Name:        "monitor-interval",
 			Description: "Time between two probes while monitoring.",
 			Default:     "10s",
@@ -594,7 +610,7 @@ func Names() []Input {
 
 // commands lists every Command in the order help text shows them.
 func commands() []Command {
-	return []Command{CommandDeploy, CommandHealthCheck, CommandMonitor, CommandRollback, CommandReport, CommandStatus, CommandHistory, CommandScale, CommandMaintenance, CommandUnlock, CommandCleanup}
+	return []Command{CommandDeploy, CommandHealthCheck, CommandMonitor, CommandRollback, CommandReport, CommandStatus, CommandHistory, CommandScale, CommandMaintenance, CommandUnlock, CommandCleanup, CommandPromote, CommandReject}
 }
 
 func acceptedCommands() string {

@@ -48,7 +48,7 @@ func TestNamesCoverConfig(t *testing.T) {
 	for _, i := range Names() {
 		in[i.Name] = ""
 	}
-	assert.Len(t, in, 49)
+	assert.Len(t, in, 50)
 	assert.Contains(t, in, "replicas")
 	for _, name := range []string{
 		"environment", "kubeconfig", "context", "auth", "audience", "server", "certificate-authority-data", "namespace", "deployment", "container", "image", "manifests",
@@ -57,7 +57,7 @@ func TestNamesCoverConfig(t *testing.T) {
 		"alert-error-rate", "alert-availability", "alert-consecutive-failures", "rollback-error-rate",
 		"rollback-consecutive-failures", "min-samples", "auto-rollback", "github-token", "slack-webhook-url",
 		"alert-webhook-url", "alert-webhook-secret", "deployment-id", "event-log", "config", "continue-on-unhealthy",
-		"lock-timeout", "reason", "scale-down-delay", "command",
+		"lock-timeout", "reason", "scale-down-delay", "promotion", "command",
 	} {
 		assert.Contains(t, in, name)
 	}

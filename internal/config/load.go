@@ -167,7 +167,18 @@ func crossCheck(c *Config, failed map[string]bool, ins []Input) []*InputError {
 	if c.Command == CommandScale && c.Replicas == 0 && ok("replicas") {
 		add("replicas", "is not set; the scale command needs it", accepted("replicas"))
 	}
-	blueGreenCmd := c.Command == CommandDeploy || c.Command == CommandRollback
+	blueGreenCmd := c.Command == CommandDeploy || c.Command == CommandRollback || c.Command == CommandPromote || c.Command == CommandReject
+	// A rolling update moves traffic pod by pod as each is ready: there is
+	// no moment before traffic to stop at, so manual promotion would
+	// silently promise a gate it cannot keep.
+	if c.Command == CommandDeploy && c.Promotion == PromotionManual && c.Strategy != BlueGreen && ok("promotion", "strategy") {
+		add("promotion", fmt.Sprintf("manual needs the blue-green strategy, and %s uses %s, which moves traffic to each new pod as soon as it is ready", show(c.Environment), c.Strategy),
+			"auto with the "+string(c.Strategy)+" strategy; or manual with strategy blue-green")
+	}
+	if (c.Command == CommandPromote || c.Command == CommandReject) && c.Strategy != BlueGreen && ok("strategy") {
+		add("strategy", fmt.Sprintf("is %s, but %s acts on a blue-green color left waiting by a deploy with promotion manual", c.Strategy, c.Command),
+			"blue-green (the default for production)")
+	}
 	if blueGreenCmd && c.Strategy == BlueGreen && c.Service == "" && ok("strategy", "service", "deployment") {
 		add("service", "is not set and there is no deployment name to default to; blue-green switches this Service's selector", accepted("service"))
 	}

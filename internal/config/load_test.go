@@ -175,6 +175,7 @@ environments:
 		{name: "continue-on-unhealthy not a boolean", inputs: with(v, "continue-on-unhealthy", "perhaps"), input: "continue-on-unhealthy", problem: "is not a boolean"},
 		{name: "lock-timeout negative", inputs: with(v, "lock-timeout", "-1m"), input: "lock-timeout", problem: `"-1m" is negative`},
 		{name: "scale-down-delay negative", inputs: with(v, "scale-down-delay", "-10m"), input: "scale-down-delay", problem: `"-10m" is negative`},
+		{name: "promotion unknown", inputs: with(v, "promotion", "approval"), input: "promotion", problem: `"approval" is not a known promotion`, accepted: "auto or manual"},
 		{name: "reason new line", inputs: with(v, "reason", "broken\ncheckout"), input: "reason", problem: "control character"},
 		{name: "command unknown", inputs: with(v, "command", "destroy"), input: "command", problem: `"destroy" is not a known command`, accepted: "deploy, health-check, monitor"},
 
@@ -184,6 +185,8 @@ environments:
 		{name: "rollback without deployment", inputs: with(v, "command", "rollback", "deployment", ""), input: "deployment", problem: "the rollback command needs one of them"},
 		{name: "blue-green without service", inputs: with(v, "deployment", "", "manifests", "k8s/", "strategy", "blue-green"), input: "service", problem: "blue-green switches this Service's selector"},
 		{name: "health-check without target", inputs: with(v, "command", "health-check", "deployment", ""), input: "url", problem: "no service or deployment", accepted: "or set service or deployment"},
+		{name: "manual promotion of a rolling update", inputs: with(v, "promotion", "manual"), input: "promotion", problem: "manual needs the blue-green strategy", accepted: "or manual with strategy blue-green"},
+		{name: "promote with the rolling strategy", inputs: with(v, "command", "promote"), input: "strategy", problem: "promote acts on a blue-green color left waiting", accepted: "blue-green"},
 		{name: "scale without replicas", inputs: with(v, "command", "scale"), input: "replicas", problem: "the scale command needs it"},
 
 		// The config file.
@@ -341,6 +344,7 @@ func TestLoadDefaultsPerEnvironment(t *testing.T) {
 		GitHubDeployment:            true,
 		DeploymentID:                testSHA,
 		LockTimeout:                 5 * time.Minute,
+		Promotion:                   PromotionAuto,
 		Auth:                        AuthKubeconfig,
 	}
 	tests := []struct {

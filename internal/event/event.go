@@ -70,7 +70,36 @@ const (
 	// StatusRollbackFailed is the loudest outcome: the rollback itself did
 	// not bring the previous version back.
 	StatusRollbackFailed Status = "rollback-failed"
+	// StatusAwaitingPromotion ends a deploy with promotion manual: the new
+	// color is ready and verified, without traffic, until promote or
+	// reject.
+	StatusAwaitingPromotion Status = "awaiting-promotion"
+	// StatusRejected ends a reject: the waiting color was removed without
+	// ever getting traffic.
+	StatusRejected Status = "rejected"
 )
+
+// Promotion is a verified color waiting for a person's decision, with how
+// to look at it and how to decide.
+type Promotion struct {
+	// Color and Deployment run Image, verified at VerifiedAt; Serving is
+	// the Deployment that keeps the traffic meanwhile.
+	Color      string    `json:"color"`
+	Deployment string    `json:"deployment"`
+	Image      string    `json:"image"`
+	Serving    string    `json:"serving,omitempty"`
+	VerifiedAt time.Time `json:"verified_at"`
+	// PortForward and ServiceProxy are kubectl commands that reach the
+	// color through its preview Service.
+	PortForward  string `json:"port_forward"`
+	ServiceProxy string `json:"service_proxy"`
+	// PromoteStep and RejectStep are the workflow steps that decide;
+	// PromoteCLI and RejectCLI the same from a terminal.
+	PromoteStep string `json:"promote_step"`
+	RejectStep  string `json:"reject_step"`
+	PromoteCLI  string `json:"promote_cli"`
+	RejectCLI   string `json:"reject_cli"`
+}
 
 // Run identifies a deploy; it is constant for the run's life.
 type Run struct {
@@ -118,6 +147,8 @@ type Result struct {
 	TrafficProof string `json:"traffic_proof,omitempty"`
 	// RollbackProof is the same for the version a rollback returned to.
 	RollbackProof string `json:"rollback_proof,omitempty"`
+	// Promotion is set when the run ended awaiting promotion.
+	Promotion *Promotion `json:"promotion,omitempty"`
 }
 
 // Event is one thing that happened during a run. Only the fields of its

@@ -135,6 +135,11 @@ func finalDeployment(run event.Run, res event.Result) (state, desc string) {
 		return "failure", "Rollback failed, needs attention" + reason
 	case event.StatusFailed:
 		return "failure", "Failed" + reason
+	case event.StatusAwaitingPromotion:
+		// Nothing new serves: the promote job reports its own deployment.
+		return "inactive", "Verified without traffic, awaiting promotion of " + run.Image
+	case event.StatusRejected:
+		return "inactive", "Rejected " + run.Image + reason
 	}
 	return "error", fmt.Sprintf("Ended with status %q%s", res.Status, reason)
 }

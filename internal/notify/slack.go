@@ -261,6 +261,10 @@ func slackRunFinished(run event.Run, res event.Result, secrets []string) slackMe
 		title, plain = ":rotating_light: Rollback failed in "+env+": needs attention", "Rollback of "+run.Image+" failed in "+env+": needs attention"
 	case event.StatusFailed:
 		title, plain = ":x: Deploy to "+env+" failed", "Deploy of "+run.Image+" to "+env+" failed"
+	case event.StatusAwaitingPromotion:
+		title, plain = ":double_vertical_bar: Awaiting promotion in "+env, run.Image+" is verified in "+env+" without traffic and awaits promotion"
+	case event.StatusRejected:
+		title, plain = ":no_entry_sign: Rejected in "+env, "Rejected "+run.Image+" in "+env+": it never got traffic"
 	default:
 		title, plain = fmt.Sprintf(":grey_question: Deploy to %s ended: %s", env, res.Status), fmt.Sprintf("Deploy of %s to %s ended: %s", run.Image, env, res.Status)
 	}

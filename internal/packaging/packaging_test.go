@@ -34,7 +34,7 @@ type actionOutput struct{ name, description string }
 
 func actionOutputs() []actionOutput {
 	return []actionOutput{
-		{"status", "How the run ended: succeeded, failed, rolled-back (the new version misbehaved and the previous one serves again) or rollback-failed (the rollback itself failed; someone must look)."},
+		{"status", "How the run ended: succeeded, failed, rolled-back (the new version misbehaved and the previous one serves again) or rollback-failed (the rollback itself failed; someone must look); with promotion manual, awaiting-promotion (the new color is verified, without traffic) and, for command reject, rejected."},
 		{"deployment-id", "Identifier of this deployment in history records, locks and reports: the deployment-id input, or the commit SHA."},
 		{"image", "Image reference the run deployed."},
 		{"previous-image", "Image that was serving before the run, the one a rollback returns to. Empty on the first deployment."},
@@ -959,7 +959,8 @@ func TestPipelineUsesRealInputs(t *testing.T) {
 	require.NoError(t, err)
 	var wf struct {
 		Jobs map[string]struct {
-			Steps []struct {
+			Environment any `json:"environment"`
+			Steps       []struct {
 				ID   string            `json:"id"`
 				Uses string            `json:"uses"`
 				With map[string]string `json:"with"`
@@ -969,12 +970,21 @@ func TestPipelineUsesRealInputs(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal(data, &wf))
 
 	deploys := 0
+	commands := map[string]string{} // command → its job's environment
 	for job, j := range wf.Jobs {
 		for _, s := range j.Steps {
 			if !strings.HasPrefix(s.Uses, "ebeautything/greenlight@") {
 				continue
 			}
-			deploys++
+			if c := s.With["command"]; c != "" {
+				env, _ := j.Environment.(map[string]any)
+				commands[c], _ = env["name"].(string)
+			} else {
+				deploys++
+				if s.With["environment"] == "production" {
+					assert.Equal(t, "manual", s.With["promotion"], "job %s: production waits for its reviewers", job)
+				}
+			}
 			for name := range s.With {
 				assert.Contains(t, a.Inputs, name, "job %s gives an input action.yml does not declare", job)
 			}
@@ -987,6 +997,8 @@ func TestPipelineUsesRealInputs(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, deploys, "staging and production")
+	assert.Equal(t, map[string]string{"promote": "production-promotion", "reject": ""}, commands,
+		"production is promoted by a job whose environment carries the reviewers")
 }
 
 // ---------------------------------------------------------------------------

@@ -75,10 +75,11 @@ type Outcome struct {
 	Err error `json:"-"`
 }
 
-// ExitCode is the process exit code for the outcome: 0 succeeded, 1
-// anything else.
+// ExitCode is the process exit code for the outcome: 0 succeeded (or
+// awaiting promotion, or rejected as asked), 1 anything else.
 func (o *Outcome) ExitCode() int {
-	if o.Result.Status == event.StatusSucceeded {
+	switch o.Result.Status {
+	case event.StatusSucceeded, event.StatusAwaitingPromotion, event.StatusRejected:
 		return 0
 	}
 	return 1
@@ -104,22 +105,46 @@ type run struct {
 	// previewDiagnosis is what the new color's pods said when a check
 	// before traffic failed, read before the strategy removed them.
 	previewDiagnosis *kube.Diagnosis
+	// op is the operation: deploy, promote or reject.
+	op config.Command
 }
 
 // Run executes a deploy and returns its outcome; it never panics on a
 // cluster or network failure, and it always emits RunFinished.
 func Run(ctx context.Context, cfg config.Config, deps Deps) *Outcome {
+	return operate(ctx, cfg, deps, config.CommandDeploy)
+}
+
+// operate runs one of the operations that go through the stages: deploy,
+// promote or reject.
+func operate(ctx context.Context, cfg config.Config, deps Deps, op config.Command) *Outcome {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
 	if deps.Sink == nil {
 		deps.Sink = event.SinkFunc(func(event.Event) {})
 	}
-	r := &run{cfg: cfg, deps: deps, out: &Outcome{}}
+	r := &run{cfg: cfg, deps: deps, out: &Outcome{}, op: op}
 	r.out.Run = r.identity()
 	r.version = VersionOf(cfg.Image)
+	if op != config.CommandDeploy && cfg.Image == "" && deps.Client != nil {
+		// Best effort, so the run's start names the image that waits;
+		// validate reports a cluster that cannot be reached.
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if p, _, err := strategy.FindPending(pctx, deps.Client, cfg.Namespace, cfg.Deployment); err == nil && p != nil {
+			r.adopt(p.Image)
+		}
+		cancel()
+	}
 	r.emit(event.Event{Kind: event.RunStarted, Run: &r.out.Run})
-	r.execute(ctx)
+	switch op {
+	case config.CommandPromote:
+		r.execute(ctx, r.promote)
+	case config.CommandReject:
+		r.execute(ctx, r.reject)
+	default:
+		r.execute(ctx, r.deploy)
+	}
 	r.out.Result.FinishedAt = deps.Now()
 	r.emit(event.Event{Kind: event.RunFinished, Run: &r.out.Run, Result: &r.out.Result, Message: r.out.Result.Reason})
 	// Recorded after RunFinished, so the stored report has the result; a run
@@ -157,7 +182,10 @@ func (r *run) serviceName() string {
 	return r.cfg.Deployment
 }
 
-func (r *run) execute(ctx context.Context) {
+// execute runs the stages; op is the deploy stage's work, which either
+// moves traffic (deploy, promote) or ends the run with its own status
+// (awaiting promotion, rejected).
+func (r *run) execute(ctx context.Context, op func(ctx context.Context) (string, error)) {
 	fail := func(err error) {
 		r.out.Result.Status = event.StatusFailed
 		r.out.Result.Reason = oneSentence(err)
@@ -180,27 +208,8 @@ func (r *run) execute(ctx context.Context) {
 	// ends now, and one that closed is scaled down, as any writer does.
 	r.closeWindows(ctx, time.Now().Add(365*24*time.Hour))
 
-	var deployed strategy.Deployed
 	r.deployStarted = true
-	if err := r.stage(ctx, event.Deploy, func(ctx context.Context) (string, error) {
-		var err error
-		deployed, err = r.strategy.Deploy(ctx, r.target)
-		r.out.Deployed = deployed
-		r.out.Run.PreviousImage = deployed.PreviousImage
-		r.out.Result.Revision = revisionText(deployed)
-		r.out.Result.ActiveColor = deployed.Color
-		for _, w := range deployed.Warnings {
-			r.warn("%s", w)
-		}
-		if err != nil {
-			return "", err
-		}
-		if deployed.Unchanged {
-			r.warn("%s already runs %s: nothing was rolled out", r.cfg.Deployment, r.cfg.Image)
-			return "already running " + r.cfg.Image + ": nothing rolled out", nil
-		}
-		return fmt.Sprintf("%s rolled out to %s", r.cfg.Image, deployed.Deployment), nil
-	}); err != nil {
+	if err := r.stage(ctx, event.Deploy, op); err != nil {
 		fail(err)
 		switch {
 		case r.out.Deployed.Switched:
@@ -224,7 +233,10 @@ func (r *run) execute(ctx context.Context) {
 		}
 		return
 	}
-	r.out.Run.PreviousImage = deployed.PreviousImage
+	if r.out.Result.Status != "" {
+		return // awaiting promotion, or rejected
+	}
+	r.out.Run.PreviousImage = r.out.Deployed.PreviousImage
 
 	// From here a rollback asked for through the lock stops the run within
 	// one probe interval, and this run, the lock's holder, rolls back.
@@ -295,6 +307,37 @@ func (r *run) execute(ctx context.Context) {
 	}
 	r.out.Result.Status = event.StatusSucceeded
 	r.out.Result.Reason = fmt.Sprintf("%s is serving in %s", r.cfg.Image, r.cfg.Environment)
+}
+
+// deploy is the deploy stage of a deploy: the strategy rolls the new
+// version out (blue-green: verified before traffic, and with promotion
+// manual stopped there).
+func (r *run) deploy(ctx context.Context) (string, error) {
+	deployed, err := r.strategy.Deploy(ctx, r.target)
+	r.deployed(deployed)
+	if err != nil {
+		return "", err
+	}
+	if deployed.Unchanged {
+		r.warn("%s already runs %s: nothing was rolled out", r.cfg.Deployment, r.cfg.Image)
+		return "already running " + r.cfg.Image + ": nothing rolled out", nil
+	}
+	if deployed.Awaiting {
+		r.awaitPromotion()
+		return fmt.Sprintf("%s rolled out to %s and verified without traffic; awaiting promotion", r.cfg.Image, deployed.Deployment), nil
+	}
+	return fmt.Sprintf("%s rolled out to %s", r.cfg.Image, deployed.Deployment), nil
+}
+
+// deployed takes in what the strategy left.
+func (r *run) deployed(d strategy.Deployed) {
+	r.out.Deployed = d
+	r.out.Run.PreviousImage = d.PreviousImage
+	r.out.Result.Revision = revisionText(d)
+	r.out.Result.ActiveColor = d.Color
+	for _, w := range d.Warnings {
+		r.warn("%s", w)
+	}
 }
 
 // stage runs one stage between its started and finished events.

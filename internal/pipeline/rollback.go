@@ -363,6 +363,10 @@ func (m *manual) blueGreen(ctx context.Context, started func()) error {
 	if err != nil {
 		return fmt.Errorf("get deployment %s/%s: %w", cfg.Namespace, prevDep, kube.ClassifyAPIError(err))
 	}
+	if _, waiting := old.Annotations[strategy.AnnotationAwaitingPromotion]; waiting {
+		// Switching "back" would give traffic to a version nobody promoted.
+		return fmt.Errorf("%s holds a version awaiting promotion, not the one that served before %s; %s keeps serving: reject it first (greenlight reject, or command: reject), then roll back", prevDep, activeDep, activeDep)
+	}
 	m.o.From, _ = kube.CurrentImage(act, cfg.Container, "")
 	m.o.To, _ = kube.CurrentImage(old, cfg.Container, "")
 	m.o.Run.Image, m.o.Run.PreviousImage = m.o.From, m.o.To

@@ -39,7 +39,9 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 	if _, err := r.deps.Client.Discovery().ServerVersion(); err != nil {
 		return nil, fmt.Errorf("reach the cluster: %w", kube.ClassifyAPIError(err))
 	}
-	if len(cfg.Manifests) > 0 {
+	// A reject acts only on what a deploy left in the cluster; a promote
+	// that creates the Service (a first deploy) takes it from the manifests.
+	if len(cfg.Manifests) > 0 && r.op != config.CommandReject {
 		objs, err := kube.LoadManifests(r.deps.Files, cfg.Manifests)
 		if err != nil {
 			return nil, &config.InputError{Input: "manifests", Problem: err.Error(), Accepted: "files, directories or globs of Kubernetes YAML or JSON"}
@@ -93,7 +95,9 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 	}
 	switch cfg.Strategy {
 	case config.BlueGreen:
-		r.strategy = &strategy.BlueGreen{Client: r.deps.Client, Applier: r.deps.Applier, Wait: wait, OnStep: onStep, Verify: r.verifyPreview, ScaleDownDelay: cfg.ScaleDownDelay}
+		r.strategy = &strategy.BlueGreen{Client: r.deps.Client, Applier: r.deps.Applier, Wait: wait, OnStep: onStep, Verify: r.verifyPreview, ScaleDownDelay: cfg.ScaleDownDelay,
+			Manual:   cfg.Promotion == config.PromotionManual && r.op == config.CommandDeploy,
+			Awaiting: strategy.Pending{DeploymentID: cfg.DeploymentID, Actor: r.out.Run.Actor, RunURL: r.out.Run.RunURL}}
 	default:
 		r.strategy = &strategy.Rolling{Client: r.deps.Client, Applier: r.deps.Applier, Wait: wait, OnStep: onStep}
 	}
@@ -121,7 +125,9 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 // preDeploymentCheck requires the version serving now to be healthy before
 // anything changes, or a rollback would have nothing healthy to return to.
 func (r *run) preDeploymentCheck(ctx context.Context) error {
-	if !r.currentlyServing(ctx) {
+	// A reject only removes a color that never got traffic: it must work
+	// whatever state the serving version is in.
+	if r.op == config.CommandReject || !r.currentlyServing(ctx) {
 		return nil
 	}
 	target, err := r.publicTarget(ctx)

@@ -273,6 +273,10 @@ func statusTitle(s event.Status) (emoji, title string) {
 		return "↩️", "Rolled back"
 	case event.StatusRollbackFailed:
 		return "🚨", "Rollback failed"
+	case event.StatusAwaitingPromotion:
+		return "⏸️", "Awaiting promotion"
+	case event.StatusRejected:
+		return "🚫", "Rejected"
 	case "":
 		return "⏳", "Deploy in progress"
 	default:

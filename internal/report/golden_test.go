@@ -126,6 +126,11 @@ func TestGoldenContent(t *testing.T) {
 			"**After the rollback**", "To roll forward to this image anyway",
 		}, nil},
 		{"rollback-failed", []string{"## 🚨 Rollback failed · staging", "> [!CAUTION]", "CreateContainerConfigError", "```sh\nkubectl --namespace shop-staging get events"}, nil},
+		{"awaiting-promotion", []string{
+			"## ⏸️ Awaiting promotion · production", "### Awaiting promotion", "port-forward service/storefront-preview 8080:http",
+			"kubectl get --raw /api/v1/namespaces/shop/services/storefront-preview:http/proxy/health", "```yaml\n- uses: ebeautything/greenlight@v1\n  with:\n    command: promote\n",
+			"`greenlight reject --environment=production --namespace=shop --deployment=storefront`", "storefront-green-7d9f8c6b5-x2k4p",
+		}, []string{"### Evidence", "### By hand"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.stream, func(t *testing.T) {

@@ -150,6 +150,7 @@ func renderBody(doc Document, d detail) string {
 	if !succeeded {
 		writeManual(&w, doc)
 	}
+	writePromotion(&w, doc)
 	writeStages(&w, doc, d)
 	writeHealth(&w, doc, d)
 	writeSmoke(&w, doc, d)
@@ -642,6 +643,38 @@ func writeManual(w *mdWriter, doc Document) {
 	w.blank()
 	w.WriteString(codeBlock("sh", doc.Result.ManualCommand))
 	w.blank()
+}
+
+// writePromotion tells the person who decides what waits, how to look at
+// it before it gets traffic, and the exact step that promotes or rejects
+// it; green's own checks follow in the health section.
+func writePromotion(w *mdWriter, doc Document) {
+	if doc.Result == nil || doc.Result.Promotion == nil {
+		return
+	}
+	p := doc.Result.Promotion
+	w.line("### Awaiting promotion")
+	w.blank()
+	w.line("%s (%s) is running %s and passed its checks before traffic (below); %s keeps all the traffic until a person decides.",
+		md(p.Color, nameLimit), code(p.Deployment, nameLimit, false), code(p.Image, sentenceLimit, false), code(orText(p.Serving, "what served"), nameLimit, false))
+	w.blank()
+	w.line("**Reach %s without traffic** (a port-forward to its preview Service, or through the API server's service proxy):", md(p.Color, nameLimit))
+	w.blank()
+	w.WriteString(codeBlock("sh", p.PortForward+"\n"+p.ServiceProxy))
+	w.blank()
+	w.line("**Promote** in a later job (for example one using a GitHub environment with required reviewers):")
+	w.blank()
+	w.WriteString(codeBlock("yaml", p.PromoteStep))
+	w.blank()
+	w.line("or from a terminal: %s. **Reject** it with `command: reject` in the same step, or %s.", code(p.PromoteCLI, sentenceLimit, false), code(p.RejectCLI, sentenceLimit, false))
+	w.blank()
+}
+
+func orText(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func writeStages(w *mdWriter, doc Document, d detail) {

@@ -61,6 +61,12 @@ type BlueGreen struct {
 	// ScaleDownDelay keeps the previous color warm after Finish until a
 	// deadline recorded on it (see window.go); 0 scales it down at once.
 	ScaleDownDelay time.Duration
+
+	// Manual stops Deploy once the idle color is verified, before any
+	// traffic, recording it for Promote or Reject (see promotion.go);
+	// Awaiting says who, for that record.
+	Manual   bool
+	Awaiting Pending
 }
 
 // Other is the color that is not c ("" counts as green, so the first
@@ -125,6 +131,9 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 	}
 	d.Color = Other(d.PreviousColor)
 	d.Deployment = ColorDeployment(t.Deployment, d.Color)
+	if err := b.supersede(ctx, t, &d); err != nil {
+		return d, err
+	}
 
 	green, err := b.colorDeployment(t, source, d.Color)
 	if err != nil {
@@ -218,8 +227,31 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 		return d, undoIdle(err)
 	}
 
+	if b.Manual {
+		// The person who promotes decides when traffic moves: record what
+		// was verified on the color, and stop before any traffic.
+		err = rec.run("await promotion", func() (string, error) {
+			return b.recordPending(ctx, t, &d, preview)
+		})
+		if err != nil {
+			return d, undoIdle(err)
+		}
+		d.Awaiting = true
+		return d, nil
+	}
+	err = b.switchTo(ctx, t, &d, svc, green, newSelector, holder, undoIdle)
+	return d, err
+}
+
+// switchTo moves traffic to the verified idle color d.Color: the
+// Service's selector in one write (or the Service, on a first deploy),
+// the autoscaler, and the confirmation that its endpoints list only the
+// new color. A failed write removes the idle color (undoIdle); a failed
+// confirmation switches traffic back.
+func (b *BlueGreen) switchTo(ctx context.Context, t Target, d *Deployed, svc *corev1.Service, green *appsv1.Deployment, newSelector map[string]string, holder string, undoIdle func(error) error) error {
+	rec := stepRecorder{d: d, onStep: b.OnStep}
 	switchStart := time.Now()
-	err = rec.run("switch", func() (string, error) {
+	err := rec.run("switch", func() (string, error) {
 		if svc == nil {
 			return "created service " + t.Service, b.createService(ctx, t, green, newSelector)
 		}
@@ -229,7 +261,7 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 		return fmt.Sprintf("service %s → %s", t.Service, d.Color), nil
 	})
 	if err != nil {
-		return d, undoIdle(err)
+		return undoIdle(err)
 	}
 	d.Switched = true
 	if d.Autoscaler != "" && holder != d.Deployment {
@@ -250,12 +282,12 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 	if err != nil {
 		cctx, cancel := detached(ctx)
 		defer cancel()
-		if rerr := b.Rollback(cctx, t, &d); rerr != nil {
-			return d, errors.Join(err, fmt.Errorf("switching back failed: %w", rerr))
+		if rerr := b.Rollback(cctx, t, d); rerr != nil {
+			return errors.Join(err, fmt.Errorf("switching back failed: %w", rerr))
 		}
-		return d, err
+		return err
 	}
-	return d, nil
+	return nil
 }
 
 // Finish scales the previous color (or the adopted plain Deployment) to

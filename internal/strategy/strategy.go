@@ -85,6 +85,13 @@ type Deployed struct {
 	// SwitchTime is the selector write plus the endpoint confirmation.
 	SwitchTime time.Duration `json:"switch_time_ns,omitempty"`
 
+	// Awaiting is true when a manual promotion stopped the deploy after the
+	// idle color was verified, before any traffic: Color and Deployment
+	// run the new version, and PreviewService/PreviewPort reach it.
+	Awaiting       bool   `json:"awaiting,omitempty"`
+	PreviewService string `json:"preview_service,omitempty"`
+	PreviewPort    string `json:"preview_port,omitempty"`
+
 	// WarmUntil is when the previous color, kept warm by Finish, may be
 	// scaled down; zero when it was scaled down at once.
 	WarmUntil time.Time `json:"warmUntil,omitzero"`
