@@ -54,6 +54,13 @@ func recordedRuns() []recordedRun {
 			in["monitor-interval"] = "500ms"
 			return e.runAction(t, in, "")
 		}},
+		{name: "podinfo-awaiting-promotion", namespace: "shop", status: "awaiting-promotion", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			e.firstPodinfo(t, apps, in)
+			in["image"] = podinfoSHA2
+			in["promotion"] = "manual"
+			in["smoke-tests"] = podinfoSmokeTests(t, "6.9.2")
+			return e.runAction(t, in, "")
+		}},
 		{name: "podinfo-skip-tests-production", namespace: "shop", status: "succeeded", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
 			e.firstPodinfo(t, apps, in)
 			in["image"] = podinfoSHA2

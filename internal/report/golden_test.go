@@ -126,11 +126,6 @@ func TestGoldenContent(t *testing.T) {
 			"**After the rollback**", "To roll forward to this image anyway",
 		}, nil},
 		{"rollback-failed", []string{"## 🚨 Rollback failed · staging", "> [!CAUTION]", "CreateContainerConfigError", "```sh\nkubectl --namespace shop-staging get events"}, nil},
-		{"awaiting-promotion", []string{
-			"## ⏸️ Awaiting promotion · production", "### Awaiting promotion", "port-forward service/storefront-preview 8080:http",
-			"kubectl get --raw /api/v1/namespaces/shop/services/storefront-preview:http/proxy/health", "```yaml\n- uses: ebeautything/greenlight@v1\n  with:\n    command: promote\n",
-			"`greenlight reject --environment=production --namespace=shop --deployment=storefront`", "storefront-green-7d9f8c6b5-x2k4p",
-		}, []string{"### Evidence", "### By hand"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.stream, func(t *testing.T) {
@@ -158,6 +153,11 @@ func TestRecordedRunHighlights(t *testing.T) {
 		want   []string
 	}{
 		{"podinfo-success", []string{"## ✅ Deploy succeeded · production", "### Smoke tests\n\n1 of 1 passed.", "proof: **endpoints**", "```mermaid"}},
+		{"podinfo-awaiting-promotion", []string{
+			"## ⏸️ Awaiting promotion · production", "### Awaiting promotion", "podinfo reports its version",
+			"kubectl -n shop port-forward service/podinfo-preview 8080:http", "kubectl get --raw /api/v1/namespaces/shop/services/podinfo-preview:http/proxy/healthz",
+			"```yaml\n- uses: ebeautything/greenlight@v1\n  with:\n    command: promote\n", "`greenlight reject --environment=production --namespace=shop --deployment=podinfo`",
+		}},
 		{"podinfo-skip-tests-production", []string{"> [!WARNING]\n> Tests were skipped for this production deploy: its smoke tests did not run", "smoke tests skipped (skip-tests) in production", "### Traffic verification"}},
 		{"podinfo-fail-validate", []string{"## ❌ Deploy failed · staging", "server-side dry run", "spec.minReadySeconds: Invalid value: -3"}},
 		{"podinfo-fail-deploy", []string{"## ↩️ Rolled back · staging", "#### Failing pods", "ImagePullBackOff", "missing-6.9.3"}},
