@@ -108,3 +108,20 @@ func TestPodinfoMetricsJudgeRealTraffic(t *testing.T) {
 		healthy.outputs["throughput-rps"], healthy.outputs["requests-error-rate"], healthy.outputs["requests-p95-ms"],
 		slow.outputs["status"], slow.outputs["throughput-rps"], slow.outputs["requests-p95-ms"], slow.outputs["p95-ms"])
 }
+
+// TestPodinfoMetricsDeadEndpointIsNotAnAppFailure: a metrics path the pods
+// do not serve (404 through the pod proxy) is the source's own finding,
+// reported once per pod after three misses; the healthy release passes.
+func TestPodinfoMetricsDeadEndpointIsNotAnAppFailure(t *testing.T) {
+	t.Parallel()
+	apps := publicApps(t)
+	e := newEnv(t, "")
+	in := metricsInputs(e.podinfoInputs(apps, "staging", podinfoSHA1))
+	in["metrics-path"] = "/no-metrics-here"
+	in["monitor-duration"] = "6s"
+	res := e.runAction(t, in, "")
+	require.Equal(t, 0, res.code, "a silent metrics endpoint never fails the app")
+	assert.Equal(t, "succeeded", res.outputs["status"])
+	assert.Contains(t, res.stdout, "its metrics endpoint has not answered 3 scrapes in a row")
+	assert.Empty(t, res.outputs["requests-error-rate"], "no request was counted")
+}
