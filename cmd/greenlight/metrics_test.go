@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ebeautything/greenlight/internal/loadgen"
 	"github.com/ebeautything/greenlight/internal/testcluster"
@@ -124,4 +125,39 @@ func TestPodinfoMetricsDeadEndpointIsNotAnAppFailure(t *testing.T) {
 	assert.Equal(t, "succeeded", res.outputs["status"])
 	assert.Contains(t, res.stdout, "its metrics endpoint has not answered 3 scrapes in a row")
 	assert.Empty(t, res.outputs["requests-error-rate"], "no request was counted")
+}
+
+// TestSampleAppMetricsAloneRollBackWhileProbesStayGreen: a version whose
+// API answers half its requests with 500 while every /health path passes
+// is rolled back by the requests the pods served; the probes see nothing.
+func TestSampleAppMetricsAloneRollBackWhileProbesStayGreen(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sampleapp:v1")
+	in := metricsInputs(e.inputs("staging", "sampleapp:v2"))
+	in["metrics-port"] = "http"
+	in["monitor-duration"] = "30s"
+	in["manifests"] = manifests(t,
+		corev1.EnvVar{Name: "SAMPLEAPP_ERROR_RATE", Value: "0.5"},
+		corev1.EnvVar{Name: "SAMPLEAPP_ERROR_SCOPE", Value: "api"})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var load loadgen.Result
+	wg.Go(func() {
+		load, _ = loadgen.Run(ctx, loadgen.Options{
+			BaseURL: e.c.ServiceURL(e.ns, "shop"), Paths: []string{"/api/payments", "/", "/api/payments"},
+			Rate: 40, Count: 40 * 180, Duration: 3 * time.Minute,
+		})
+	})
+	res := e.runAction(t, in, "")
+	cancel()
+	wg.Wait()
+	t.Logf("load: %+v", load)
+	assert.Equal(t, 1, res.code)
+	require.Equal(t, "rolled-back", res.outputs["status"])
+	assert.Contains(t, res.stdout, "(pod metrics) is above the rollback threshold 25%")
+	assert.Equal(t, "0.0000", res.outputs["error-rate"], "the probes of /health stayed green")
+	rate, err := strconv.ParseFloat(res.outputs["requests-error-rate"], 64)
+	require.NoError(t, err)
+	assert.Greater(t, rate, 0.25)
 }
