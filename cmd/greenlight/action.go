@@ -99,6 +99,15 @@ func runAction(ctx context.Context, getenv func(string) string, stdout, stderr i
 			outputs["p95-ms"] = fmt.Sprint(m.Latency.P95.Milliseconds())
 			outputs["error-rate"] = fmt.Sprintf("%.4f", m.ErrorRate)
 			outputs["availability"] = fmt.Sprintf("%.4f", m.Availability)
+			if t := m.Traffic; t != nil && t.Windows > 0 {
+				outputs["throughput-rps"] = fmt.Sprintf("%.2f", t.Throughput)
+				if t.Requests > 0 {
+					outputs["requests-error-rate"] = fmt.Sprintf("%.4f", t.ErrorRate)
+				}
+				if t.HasLatency {
+					outputs["requests-p95-ms"] = fmt.Sprint(t.P95.Milliseconds())
+				}
+			}
 		}
 		if err := act.AppendSummary(report.Markdown(a.recorder.Document())); err != nil {
 			_ = act.Warning("write the job summary: " + err.Error())

@@ -494,6 +494,7 @@ func rulesOf(cfg config.Config) monitor.Rules {
 		AlertResponseTime: cfg.AlertResponseTime, AlertErrorRate: cfg.AlertErrorRate,
 		AlertAvailability: cfg.AlertAvailability, AlertConsecutiveFailures: cfg.AlertConsecutiveFailures,
 		RollbackErrorRate: cfg.RollbackErrorRate, RollbackConsecutiveFailures: cfg.RollbackConsecutiveFailures,
+		MinRequests: cfg.MinRequests,
 	}
 }
 

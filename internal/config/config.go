@@ -204,6 +204,18 @@ type Config struct {
 	RollbackConsecutiveFailures int `json:"rollback-consecutive-failures"`
 	// MinSamples is how many probes rate rules wait for before judging.
 	MinSamples int `json:"min-samples"`
+	// MetricsPath is the pods' Prometheus exposition path; empty leaves
+	// their metrics unread.
+	MetricsPath string `json:"metrics-path,omitempty"`
+	// MetricsPort is the container port name or number serving it.
+	MetricsPort string `json:"metrics-port,omitempty"`
+	// MetricsRequests, MetricsDuration and MetricsStatusLabel name the
+	// request counter, the latency histogram and the status label.
+	MetricsRequests    string `json:"metrics-requests"`
+	MetricsDuration    string `json:"metrics-duration"`
+	MetricsStatusLabel string `json:"metrics-status-label"`
+	// MinRequests is how many requests a metrics window needs to be judged.
+	MinRequests int `json:"min-requests"`
 	// AutoRollback lets a failed verification or monitor verdict roll back.
 	AutoRollback bool `json:"auto-rollback"`
 	// GitHubToken authenticates commit statuses and Deployments.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -339,4 +340,55 @@ func parseCertificateAuthority(v string) ([]byte, string) {
 		return nil, "does not decode to a PEM certificate"
 	}
 	return data, ""
+}
+
+// checkOptionalPath accepts an empty value or a path as health paths are.
+func checkOptionalPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if strings.Contains(p, "?") {
+		return "contains a query (?)"
+	}
+	return checkHealthPath(p)
+}
+
+// checkPort accepts an empty value, a port number or a Kubernetes port name
+// (IANA_SVC_NAME: up to 15 lowercase letters, digits and inner hyphens,
+// with a letter).
+func checkPort(v string) string {
+	if v == "" {
+		return ""
+	}
+	if isDigits(v) {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 65535 {
+			return "is not a port number from 1 to 65535"
+		}
+		return ""
+	}
+	if !portName.MatchString(v) || strings.Contains(v, "--") || len(v) > 15 || !strings.ContainsFunc(v, unicode.IsLetter) {
+		return "is not a container port name (up to 15 lowercase letters, digits and hyphens) or number"
+	}
+	return ""
+}
+
+// The classic Prometheus name rules and Kubernetes' port names.
+var (
+	metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+	labelName  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	portName   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+)
+
+func checkMetricName(v string) string {
+	if !metricName.MatchString(v) {
+		return "is not a Prometheus metric name (letters, digits, _ and :, not starting with a digit)"
+	}
+	return ""
+}
+
+func checkLabelName(v string) string {
+	if !labelName.MatchString(v) || strings.HasPrefix(v, "__") {
+		return "is not a Prometheus label name (letters, digits and _, not starting with a digit or __)"
+	}
+	return ""
 }

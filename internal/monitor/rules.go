@@ -44,6 +44,9 @@ type Rules struct {
 	// MinSamples is how many samples a rate rule needs in its window before
 	// it may fire, so one early failure is not read as 100% errors.
 	MinSamples int `json:"min_samples"`
+	// MinRequests is how many requests a window of the pods' own metrics
+	// needs before its rules may fire (DefaultMinRequests when zero).
+	MinRequests int `json:"min_requests,omitempty"`
 
 	// AlertResponseTime fires when the window's p95 latency is above it.
 	AlertResponseTime time.Duration `json:"alert_response_time_ns"`
@@ -73,6 +76,7 @@ func DefaultRules() Rules {
 	return Rules{
 		Window:                      DefaultWindow,
 		MinSamples:                  10,
+		MinRequests:                 DefaultMinRequests,
 		AlertResponseTime:           3 * time.Second,
 		AlertErrorRate:              0.10,
 		AlertAvailability:           0.95,
@@ -88,6 +92,9 @@ func (r Rules) Validate() error {
 	var errs []error
 	if r.Window < 1 {
 		errs = append(errs, fmt.Errorf("window must be at least 1, got %d", r.Window))
+	}
+	if r.MinRequests < 0 {
+		errs = append(errs, fmt.Errorf("min requests must not be negative, got %d", r.MinRequests))
 	}
 	if r.MinSamples < 0 || r.MinSamples > max(r.Window, 1) {
 		errs = append(errs, fmt.Errorf("min samples must be between 0 and the window %d, got %d", r.Window, r.MinSamples))
@@ -126,6 +133,9 @@ func (r Rules) Validate() error {
 type Verdict struct {
 	// Rule is the stable id of the rule that fired.
 	Rule RuleID `json:"rule"`
+	// Source says whose figures tripped it: the probes or the pods' own
+	// request metrics.
+	Source Source `json:"source,omitempty"`
 	// Action is Rollback when the rollback threshold was crossed, else Alert.
 	Action Action `json:"action"`
 	// Observed is the figure that crossed Threshold, in Unit.
@@ -139,9 +149,18 @@ type Verdict struct {
 	Message string `json:"message"`
 }
 
-// Evaluate applies the rules to a snapshot and returns at most one verdict
-// per rule (Rollback when both thresholds are crossed), in a fixed order.
+// Evaluate applies the rules to a snapshot of the probes and returns at
+// most one verdict per rule (Rollback when both thresholds are crossed), in
+// a fixed order, each naming SourceProbes.
 func Evaluate(s Snapshot, r Rules) []Verdict {
+	out := evaluateProbes(s, r)
+	for i := range out {
+		out[i].Source = SourceProbes
+	}
+	return out
+}
+
+func evaluateProbes(s Snapshot, r Rules) []Verdict {
 	var out []Verdict
 	need := max(r.MinSamples, 1)
 

@@ -61,6 +61,10 @@ type Options struct {
 	Rules Rules
 	// Clock is the time source (SystemClock when nil).
 	Clock Clock
+	// Requests, when set, is read once per round, beside the probes: the
+	// serving pods' own figures, judged by the same response-time and
+	// error-rate thresholds. At most one read is in flight.
+	Requests RequestSource
 }
 
 // withDefaults fills what the caller left out.
@@ -98,6 +102,9 @@ const (
 	EventAlertResolved EventKind = "alert-resolved"
 	// EventProgress reports the figures so far, once per tick.
 	EventProgress EventKind = "progress"
+	// EventRequests reports one window of the request source, and why it
+	// was not judged when it was not.
+	EventRequests EventKind = "requests"
 )
 
 // Event is something Run observed, delivered to its onEvent callback.
@@ -116,6 +123,9 @@ type Event struct {
 	// and the verdicts currently firing.
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
 	Verdicts []Verdict `json:"verdicts,omitempty"`
+	// Window and Note are set for EventRequests.
+	Window *RequestWindow `json:"window,omitempty"`
+	Note   string         `json:"note,omitempty"`
 }
 
 // Result is everything Run learned, for the pipeline's decision and report.
@@ -142,12 +152,21 @@ type Result struct {
 	StoppedEarly bool `json:"stopped_early"`
 	// Duration is how long the run watched.
 	Duration time.Duration `json:"duration_ns"`
+	// Traffic is the request source's figures, when one was read.
+	Traffic *Traffic `json:"traffic,omitempty"`
+	// Findings are the request source's news about itself, in order, up
+	// to a bound; FindingsDropped counts the later ones left out.
+	Findings        []string `json:"findings,omitempty"`
+	FindingsDropped int      `json:"findings_dropped,omitempty"`
 	// Unjudged counts the probes left out of every figure and rule because
 	// their answers said nothing about the app; LastUnjudged is why the
 	// last one was.
 	Unjudged     int    `json:"unjudged,omitempty"`
 	LastUnjudged string `json:"last_unjudged,omitempty"`
 }
+
+// maxFindings bounds Result.Findings when pods churn all day.
+const maxFindings = 100
 
 // Run probes opts.Endpoints every Interval for Duration, feeding each sample
 // into Stats and evaluating the rules as it lands, and stops at once when a
@@ -185,6 +204,10 @@ func Run(ctx context.Context, opts Options, probe Prober, onEvent func(Event)) R
 		// One slot per endpoint: with one probe each in flight, senders never block.
 		results: make(chan probeResult, len(targets)),
 		stats:   NewStats(o.Rules.Window, o.Interval),
+		windows: make(chan RequestWindow, 1),
+	}
+	if o.Requests != nil {
+		r.traffic = &Traffic{}
 	}
 	return r.run(ctx)
 }
@@ -208,8 +231,15 @@ type runner struct {
 	stats    *Stats
 	tracker  Tracker
 	verdicts []Verdict
-	res      Result
-	start    time.Time
+	// probeVerdicts and requestVerdicts are the latest of each source;
+	// verdicts is both together.
+	probeVerdicts   []Verdict
+	requestVerdicts []Verdict
+	windows         chan RequestWindow
+	reading         bool
+	traffic         *Traffic
+	res             Result
+	start           time.Time
 }
 
 func (r *runner) run(ctx context.Context) Result {
@@ -236,14 +266,23 @@ loop:
 				r.res.StoppedEarly = true
 				break loop
 			}
+		case w := <-r.windows:
+			if r.recordWindow(w) {
+				r.res.StoppedEarly = true
+				break loop
+			}
 		}
 	}
 	if ctx.Err() != nil {
 		r.res.StoppedEarly = true
 	}
 
-	r.res.Snapshot = r.stats.Snapshot()
+	r.res.Snapshot = r.snapshot()
 	r.res.Verdicts = r.verdicts
+	if r.traffic != nil {
+		t := *r.traffic
+		r.res.Traffic = &t
+	}
 	r.res.Series = r.stats.Series()
 	r.res.Duration = r.opts.Clock.Now().Sub(r.start)
 	return r.res
@@ -252,7 +291,7 @@ loop:
 // round reports progress and starts a probe of every idle endpoint.
 func (r *runner) round(ctx context.Context, now time.Time) {
 	r.res.Ticks++
-	snap := r.stats.Snapshot()
+	snap := r.snapshot()
 	r.emit(Event{Kind: EventProgress, Time: now, Tick: r.res.Ticks, Snapshot: &snap, Verdicts: slices.Clone(r.verdicts)})
 	for i, t := range r.targets {
 		if r.inflight[i] {
@@ -269,6 +308,40 @@ func (r *runner) round(ctx context.Context, now time.Time) {
 			r.results <- probeResult{index: i, sample: s}
 		})
 	}
+	if r.opts.Requests != nil && !r.reading {
+		r.reading = true
+		r.wg.Go(func() {
+			r.windows <- r.opts.Requests(ctx)
+		})
+	}
+}
+
+// snapshot is the probes' figures with the request source's beside them.
+func (r *runner) snapshot() Snapshot {
+	s := r.stats.Snapshot()
+	if r.traffic != nil {
+		t := *r.traffic
+		s.Traffic = &t
+	}
+	return s
+}
+
+// recordWindow judges one window of the pods' requests, emitting what
+// changed, and reports whether a rollback verdict ends the run.
+func (r *runner) recordWindow(w RequestWindow) bool {
+	r.reading = false
+	for _, f := range w.Findings {
+		if len(r.res.Findings) < maxFindings {
+			r.res.Findings = append(r.res.Findings, f)
+		} else {
+			r.res.FindingsDropped++
+		}
+	}
+	verdicts, note := EvaluateRequests(w, r.opts.Rules)
+	r.traffic.add(w, note)
+	r.emit(Event{Kind: EventRequests, Time: w.End, Tick: r.res.Ticks, Window: &w, Note: note})
+	r.requestVerdicts = verdicts
+	return r.update(w.End, nil)
 }
 
 // record feeds one sample through stats, rules and tracker, emitting what
@@ -289,8 +362,16 @@ func (r *runner) record(pr probeResult) bool {
 	r.stats.Add(s)
 	r.emit(Event{Kind: EventSample, Time: s.Time, Tick: r.res.Ticks, Sample: &s})
 
-	r.verdicts = Evaluate(r.stats.Snapshot(), r.opts.Rules)
-	for _, ch := range r.tracker.Update(s.Time, r.verdicts) {
+	r.probeVerdicts = Evaluate(r.stats.Snapshot(), r.opts.Rules)
+	return r.update(s.Time, r.stats.Window())
+}
+
+// update feeds both sources' latest verdicts to the tracker, emitting the
+// episode changes, and reports whether one of them asks for a rollback;
+// window is the probes' evidence for a probe verdict.
+func (r *runner) update(at time.Time, window []Sample) bool {
+	r.verdicts = append(slices.Clone(r.probeVerdicts), r.requestVerdicts...)
+	for _, ch := range r.tracker.Update(at, r.verdicts) {
 		if len(r.res.Alerts) < maxAlertHistory {
 			r.res.Alerts = append(r.res.Alerts, ch)
 		} else {
@@ -306,7 +387,12 @@ func (r *runner) record(pr probeResult) bool {
 	for _, v := range r.verdicts {
 		if v.Action == Rollback {
 			r.res.Rollback = &v
-			r.res.Evidence = evidence(v, r.stats.Window())
+			if v.Source == SourceProbes {
+				if window == nil {
+					window = r.stats.Window()
+				}
+				r.res.Evidence = evidence(v, window)
+			}
 			return true
 		}
 	}

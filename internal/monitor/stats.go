@@ -177,6 +177,9 @@ type Snapshot struct {
 	Latency Latency `json:"latency"`
 	// Window holds the figures over the most recent samples.
 	Window WindowStats `json:"window"`
+	// Traffic holds the pods' own request figures beside the probes', when
+	// that source is on.
+	Traffic *Traffic `json:"traffic,omitempty"`
 }
 
 // Latency summarises a latency distribution. Percentiles come from the

@@ -41,14 +41,14 @@ func (t *Tracker) Update(at time.Time, verdicts []Verdict) []AlertChange {
 	var changes []AlertChange
 	next := make([]Verdict, 0, max(len(t.active), len(verdicts)))
 	for _, a := range t.active {
-		if v, ok := findRule(verdicts, a.Rule); ok {
+		if v, ok := findRule(verdicts, a.Rule, a.Source); ok {
 			next = append(next, v)
 			continue
 		}
 		changes = append(changes, AlertChange{State: AlertResolved, Rule: a.Rule, Time: at, Verdict: a})
 	}
 	for _, v := range verdicts {
-		if _, ok := findRule(next, v.Rule); ok {
+		if _, ok := findRule(next, v.Rule, v.Source); ok {
 			continue
 		}
 		next = append(next, v)
@@ -63,10 +63,11 @@ func (t *Tracker) Active() []Verdict {
 	return append([]Verdict(nil), t.active...)
 }
 
-// findRule returns the first verdict for rule.
-func findRule(vs []Verdict, rule RuleID) (Verdict, bool) {
+// findRule returns the first verdict for rule from source: the same rule
+// fed by two sources is two episodes.
+func findRule(vs []Verdict, rule RuleID, source Source) (Verdict, bool) {
 	for _, v := range vs {
-		if v.Rule == rule {
+		if v.Rule == rule && v.Source == source {
 			return v, true
 		}
 	}

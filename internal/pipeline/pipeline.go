@@ -260,6 +260,13 @@ func (r *run) execute(ctx context.Context, op func(ctx context.Context) (string,
 			r.warn("%d of %d probes not counted: the Kubernetes API server in front of the app failed on its own, after retries (last: %s)",
 				res.Unjudged, int64(res.Unjudged)+res.Snapshot.Count, res.LastUnjudged)
 		}
+		for i, f := range res.Findings {
+			if i == maxMetricsWarnings {
+				r.warn("pod metrics: %d more findings in the report", len(res.Findings)-i+res.FindingsDropped)
+				break
+			}
+			r.warn("pod metrics: %s", f)
+		}
 		r.out.Monitor = &res
 		r.out.Result.Monitor = &res.Snapshot
 		if res.Rollback != nil {
@@ -273,7 +280,8 @@ func (r *run) execute(ctx context.Context, op func(ctx context.Context) (string,
 			return "monitoring is off for this environment", nil
 		}
 		s := res.Snapshot
-		return fmt.Sprintf("%d probes over %s: p95 %s, errors %.1f%%, availability %.1f%%", s.Count, res.Duration.Round(time.Second), s.Latency.P95.Round(time.Millisecond), s.ErrorRate*100, s.Availability*100), nil
+		finding := fmt.Sprintf("%d probes over %s: p95 %s, errors %.1f%%, availability %.1f%%", s.Count, res.Duration.Round(time.Second), s.Latency.P95.Round(time.Millisecond), s.ErrorRate*100, s.Availability*100)
+		return finding + trafficFinding(res.Traffic), nil
 	}); err != nil {
 		fail(err)
 		r.rollback(ctx, err, verdict)
@@ -338,6 +346,29 @@ func (r *run) deployed(d strategy.Deployed) {
 	for _, w := range d.Warnings {
 		r.warn("%s", w)
 	}
+}
+
+// maxMetricsWarnings bounds the warnings one run gives about the pods'
+// metrics endpoints.
+const maxMetricsWarnings = 10
+
+// trafficFinding is the pods' own figures for the monitor stage's finding,
+// or "" when they were not read. Pure.
+func trafficFinding(t *monitor.Traffic) string {
+	if t == nil {
+		return ""
+	}
+	if t.Windows == 0 {
+		return "; pod metrics: no window read after the baseline"
+	}
+	out := fmt.Sprintf("; pod metrics: %.0f requests, %.1f req/s, 5xx %.1f%%", t.Requests, t.Throughput, t.ErrorRate*100)
+	if t.HasLatency {
+		out += fmt.Sprintf(", p95 %s", t.P95.Round(time.Millisecond))
+	}
+	if t.TooLittle > 0 {
+		out += fmt.Sprintf(", %d of %d windows too little traffic to judge", t.TooLittle, t.Windows)
+	}
+	return out
 }
 
 // stage runs one stage between its started and finished events.

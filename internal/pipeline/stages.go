@@ -13,6 +13,7 @@ import (
 	"github.com/ebeautything/greenlight/internal/health"
 	"github.com/ebeautything/greenlight/internal/kube"
 	"github.com/ebeautything/greenlight/internal/monitor"
+	"github.com/ebeautything/greenlight/internal/podmetrics"
 	"github.com/ebeautything/greenlight/internal/strategy"
 )
 
@@ -401,11 +402,15 @@ func (r *run) monitor(ctx context.Context) (monitor.Result, error) {
 			AlertResponseTime: cfg.AlertResponseTime, AlertErrorRate: cfg.AlertErrorRate,
 			AlertAvailability: cfg.AlertAvailability, AlertConsecutiveFailures: cfg.AlertConsecutiveFailures,
 			RollbackErrorRate: cfg.RollbackErrorRate, RollbackConsecutiveFailures: cfg.RollbackConsecutiveFailures,
+			MinRequests: cfg.MinRequests,
 		},
 	}
 	target, err := r.publicTarget(ctx)
 	if err != nil {
 		return monitor.Result{}, err
+	}
+	if cfg.MetricsPath != "" && cfg.MonitorDuration > 0 {
+		opts.Requests = r.podMetrics(ctx, opts.Timeout)
 	}
 	probe := func(ctx context.Context, endpoint string) monitor.Sample {
 		return SampleOf(health.Probe(ctx, target, endpoint, opts.Timeout))
@@ -421,6 +426,43 @@ func (r *run) monitor(ctx context.Context) (monitor.Result, error) {
 		}
 	}), nil
 
+}
+
+// podMetrics is the source that reads the new version's pods' own request
+// metrics through the API server, or nil (with a warning) when their pods
+// cannot be told: the probes still judge the release.
+func (r *run) podMetrics(ctx context.Context, timeout time.Duration) monitor.RequestSource {
+	if r.deps.Client == nil || r.out.Deployed.Deployment == "" {
+		return nil
+	}
+	sel, _, err := kube.CurrentPodSelector(ctx, r.deps.Client, r.cfg.Namespace, r.out.Deployed.Deployment)
+	if err != nil {
+		r.warn("pod metrics are not read, the probes judge alone: find the new version's pods: %v", err)
+		return nil
+	}
+	names := podmetrics.Names{Requests: r.cfg.MetricsRequests, Duration: r.cfg.MetricsDuration, StatusLabel: r.cfg.MetricsStatusLabel}
+	src := &podmetrics.Source{
+		Scraper: &podmetrics.Scraper{
+			Client: r.deps.Client, Namespace: r.cfg.Namespace, Selector: sel,
+			Port: r.cfg.MetricsPort, Path: r.cfg.MetricsPath, Names: names, Timeout: timeout,
+		},
+		Tracker: podmetrics.Tracker{Requests: names.Requests},
+		Now:     r.deps.Now,
+	}
+	return func(ctx context.Context) monitor.RequestWindow { return RequestWindowOf(src.Next(ctx)) }
+}
+
+// RequestWindowOf is a window of the pods' metrics as the monitor judges
+// it. Pure.
+func RequestWindowOf(w podmetrics.Window) monitor.RequestWindow {
+	out := monitor.RequestWindow{
+		Start: w.Start, End: w.End, Pods: w.Pods, Requests: w.Requests, Errors: w.Errors,
+		P95: w.P95, HasLatency: w.HasLatency, Baseline: w.Baseline,
+	}
+	for _, f := range w.Findings {
+		out.Findings = append(out.Findings, f.Message)
+	}
+	return out
 }
 
 // SampleOf is a probe's answer as the monitor counts it. Pure.

@@ -906,6 +906,46 @@ func writeTraffic(w *mdWriter, doc Document, d detail) {
 	}
 }
 
+// ruleName is a verdict's rule, with its source when that is not the
+// probes (the probes' rules read as they always have).
+func ruleName(v monitor.Verdict) string {
+	name := code(string(v.Rule), nameLimit, false)
+	if v.Source != "" && v.Source != monitor.SourceProbes {
+		name += " (" + md(string(v.Source), nameLimit) + ")"
+	}
+	return name
+}
+
+// writeRequests shows the pods' own request figures beside the probes'.
+func writeRequests(w *mdWriter, t *monitor.Traffic) {
+	if t == nil {
+		return
+	}
+	w.line("Requests the pods served, from their own metrics:")
+	w.blank()
+	if t.Windows == 0 {
+		w.line("No window was read after the first, baseline reading.")
+		w.blank()
+		return
+	}
+	p95, maxP95 := "–", "–"
+	if t.HasLatency {
+		p95, maxP95 = fmtDuration(t.P95), fmtDuration(t.MaxP95)
+	}
+	judged := fmt.Sprintf("%d of %d", t.Judged, t.Windows)
+	w.table(
+		[]string{"Throughput", "5xx rate", "p95 (last judged window)", "Worst window p95", "Requests", "Windows judged"}, "rrrrrr",
+		[][]string{{
+			fmt.Sprintf("%.1f req/s", t.Throughput), fmtPercent(t.ErrorRate), p95, maxP95,
+			strconv.FormatFloat(t.Requests, 'f', 0, 64), judged,
+		}},
+	)
+	if t.TooLittle > 0 {
+		w.line("%d windows had too little traffic to judge (last: %s).", t.TooLittle, md(t.LastNote, sentenceLimit))
+		w.blank()
+	}
+}
+
 func writeMonitoring(w *mdWriter, doc Document, d detail) {
 	m := doc.Monitoring
 	if m == nil {
@@ -929,6 +969,7 @@ func writeMonitoring(w *mdWriter, doc Document, d detail) {
 			fmtPercent(s.ErrorRate), fmtPercent(s.Availability), probes,
 		}},
 	)
+	writeRequests(w, s.Traffic)
 	raised, resolved := 0, 0
 	for _, a := range m.Alerts {
 		if a.State == monitor.AlertRaised {
@@ -947,10 +988,10 @@ func writeMonitoring(w *mdWriter, doc Document, d detail) {
 		base := monitorStart(doc)
 		for _, a := range m.Alerts {
 			if a.State == monitor.AlertResolved {
-				w.line("- %s ✅ %s resolved (it last fired with: %s)", fmtOffset(a.Time, base), code(string(a.Rule), nameLimit, false), md(a.Verdict.Message, sentenceLimit))
+				w.line("- %s ✅ %s resolved (it last fired with: %s)", fmtOffset(a.Time, base), ruleName(a.Verdict), md(a.Verdict.Message, sentenceLimit))
 				continue
 			}
-			w.line("- %s ⚠️ %s raised: %s", fmtOffset(a.Time, base), code(string(a.Rule), nameLimit, false), md(sentence(a.Verdict.Message), sentenceLimit))
+			w.line("- %s ⚠️ %s raised: %s", fmtOffset(a.Time, base), ruleName(a.Verdict), md(sentence(a.Verdict.Message), sentenceLimit))
 		}
 		w.blank()
 	}

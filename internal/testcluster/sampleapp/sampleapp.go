@@ -11,6 +11,7 @@ import (
 	"log"
 	"math"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ const (
 	EnvFailAfter   = "SAMPLEAPP_FAIL_AFTER"   // healthy for this long, then errors
 	EnvHealthToken = "SAMPLEAPP_HEALTH_TOKEN" // bearer token /health/detailed requires
 	EnvCrash       = "SAMPLEAPP_CRASH"        // "true": the container crashes (handled by the node)
+	EnvErrorScope  = "SAMPLEAPP_ERROR_SCOPE"  // "api": injected failures spare /health and /metrics
 )
 
 // Config is the behaviour of one app instance.
@@ -45,6 +47,9 @@ type Config struct {
 	HealthToken string
 	// Crash asks the node to run this container as crashing.
 	Crash bool
+	// APIErrorsOnly keeps injected failures off /health* and /metrics: a
+	// version whose users' requests fail while its health checks pass.
+	APIErrorsOnly bool
 	// Log receives what the app prints, as a process's stdout would: a
 	// start line and a line per health check it fails. Nil prints nothing.
 	Log io.Writer
@@ -80,6 +85,13 @@ func ConfigFromEnv(version string, env map[string]string) (Config, error) {
 	}
 	cfg.NotReady = strings.EqualFold(env[EnvReady], "false")
 	cfg.Crash = strings.EqualFold(env[EnvCrash], "true")
+	switch v := env[EnvErrorScope]; v {
+	case "", "all":
+	case "api":
+		cfg.APIErrorsOnly = true
+	default:
+		return Config{}, fmt.Errorf("%s=%q: want all or api", EnvErrorScope, v)
+	}
 	return cfg, nil
 }
 
@@ -94,7 +106,20 @@ type App struct {
 
 	mu       sync.Mutex
 	requests int // answers subject to the error rate so far
+	// served counts answers by status and latency bucket for /metrics, in
+	// Prometheus' conventions (what podinfo exports).
+	served map[int]*served
 }
+
+// served is the answers of one status: a count and latency buckets.
+type served struct {
+	count   uint64
+	sum     float64
+	buckets [len(latencyBounds)]uint64
+}
+
+// latencyBounds are client_golang's default buckets, in seconds.
+var latencyBounds = [...]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // New returns an app started now.
 func New(cfg Config) *App {
@@ -106,7 +131,7 @@ func newWithClock(cfg Config, now func() time.Time) *App {
 	if out == nil {
 		out = io.Discard
 	}
-	a := &App{cfg: cfg, started: now(), now: now, mux: http.NewServeMux(), log: log.New(out, "", log.LstdFlags)}
+	a := &App{cfg: cfg, started: now(), now: now, mux: http.NewServeMux(), log: log.New(out, "", log.LstdFlags), served: map[int]*served{}}
 	a.log.Printf("sampleapp: version %s listening on %s", cfg.Version, cfg.Addr)
 	a.mux.HandleFunc("GET /health", a.health)
 	a.mux.HandleFunc("GET /health/ready", a.ready)
@@ -114,6 +139,7 @@ func newWithClock(cfg Config, now func() time.Time) *App {
 	a.mux.HandleFunc("GET /api/payments", a.payments)
 	a.mux.HandleFunc("POST /api/payments", a.payments)
 	a.mux.HandleFunc("GET /{$}", a.root)
+	a.mux.HandleFunc("GET /metrics", a.metrics)
 	return a
 }
 
@@ -122,6 +148,17 @@ func (a *App) Version() string { return a.cfg.Version }
 
 // ServeHTTP answers one request, after the configured latency.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/metrics" {
+		a.mux.ServeHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	rec := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+	a.serve(rec, r)
+	a.count(rec.code, time.Since(start))
+}
+
+func (a *App) serve(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.Latency > 0 {
 		select {
 		case <-time.After(a.cfg.Latency):
@@ -130,13 +167,75 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("X-App-Version", a.cfg.Version)
-	if a.shouldFail() {
+	spared := a.cfg.APIErrorsOnly && (r.URL.Path == "/health" || strings.HasPrefix(r.URL.Path, "/health/"))
+	if !spared && a.shouldFail() {
 		a.logHealthFailure(r, http.StatusInternalServerError, "injected failure")
 		writeJSON(w, http.StatusInternalServerError, "application/json",
 			map[string]string{"status": "error", "version": a.cfg.Version, "error": "injected failure"})
 		return
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// statusWriter remembers the status an answer was sent with.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// count records one answer for /metrics.
+func (a *App) count(code int, took time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.served[code]
+	if s == nil {
+		s = &served{}
+		a.served[code] = s
+	}
+	s.count++
+	s.sum += took.Seconds()
+	for i, ub := range latencyBounds {
+		if took.Seconds() <= ub {
+			s.buckets[i]++
+		}
+	}
+}
+
+// metrics answers a Prometheus text exposition of the answers so far:
+// http_requests_total by status and http_request_duration_seconds.
+func (a *App) metrics(w http.ResponseWriter, _ *http.Request) {
+	a.mu.Lock()
+	codes := make([]int, 0, len(a.served))
+	for c := range a.served {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	var b strings.Builder
+	b.WriteString("# HELP http_requests_total The total number of HTTP requests.\n# TYPE http_requests_total counter\n")
+	for _, c := range codes {
+		fmt.Fprintf(&b, "http_requests_total{status=\"%d\"} %d\n", c, a.served[c].count)
+	}
+	b.WriteString("# HELP http_request_duration_seconds Seconds spent serving HTTP requests.\n# TYPE http_request_duration_seconds histogram\n")
+	for _, c := range codes {
+		s := a.served[c]
+		for i, ub := range latencyBounds {
+			fmt.Fprintf(&b, "http_request_duration_seconds_bucket{status=\"%d\",le=\"%g\"} %d\n", c, ub, s.buckets[i])
+		}
+		fmt.Fprintf(&b, "http_request_duration_seconds_bucket{status=\"%d\",le=\"+Inf\"} %d\n", c, s.count)
+		fmt.Fprintf(&b, "http_request_duration_seconds_sum{status=\"%d\"} %g\n", c, s.sum)
+		fmt.Fprintf(&b, "http_request_duration_seconds_count{status=\"%d\"} %d\n", c, s.count)
+	}
+	a.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	_, _ = io.WriteString(w, b.String())
 }
 
 // shouldFail spreads failures evenly: request n fails when

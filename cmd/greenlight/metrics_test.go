@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/ebeautything/greenlight/internal/loadgen"
+	"github.com/ebeautything/greenlight/internal/testcluster"
+)
+
+// podinfoLoad sends podinfo's own paths through the Service at 40 requests
+// a second until the returned stop is called (or 4 minutes pass), and
+// reports what it sent.
+func podinfoLoad(t *testing.T, url string) (stop func() loadgen.Result) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		wg  sync.WaitGroup
+		res loadgen.Result
+		err error
+	)
+	wg.Go(func() {
+		res, err = loadgen.Run(ctx, loadgen.Options{
+			BaseURL: url, Paths: []string{"/", "/api/info", "/env", "/headers", "/api/info"},
+			Rate: 40, Count: 40 * 240, Duration: 4 * time.Minute, Timeout: 5 * time.Second,
+		})
+	})
+	return func() loadgen.Result {
+		cancel()
+		wg.Wait()
+		require.NoError(t, err)
+		t.Logf("load: %+v", res)
+		return res
+	}
+}
+
+// metricsInputs read podinfo's own metrics on its http-metrics port and
+// judge every second, the probes needing 20 samples before their rate rules.
+func metricsInputs(in map[string]string) map[string]string {
+	in["metrics-path"] = "/metrics"
+	in["metrics-port"] = "http-metrics"
+	in["monitor-interval"] = "1s"
+	in["monitor-duration"] = "40s"
+	in["min-samples"] = "20"
+	return in
+}
+
+// randomDelays writes podinfo's deployment.yaml with its own --random-delay
+// turned on, at most 4 s so its exec probes (5 s timeout) still pass: a
+// version whose answers take 0 to 4 whole seconds.
+func randomDelays(t *testing.T, apps testcluster.Apps) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(apps.PodinfoSource, "kustomize", "deployment.yaml"))
+	require.NoError(t, err)
+	slow := strings.Replace(string(data), "- --random-delay=false", "- --random-delay=true\n        - --random-delay-max=4", 1)
+	require.NotEqual(t, string(data), slow)
+	path := filepath.Join(t.TempDir(), "deployment.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(slow), 0o644))
+	return path
+}
+
+// TestPodinfoMetricsJudgeRealTraffic: under the same load before and after,
+// a healthy podinfo release passes with the pods' own figures in the
+// outputs and summary, and podinfo released with --random-delay raises the
+// response-time alert from the requests the pods served, the verdict
+// naming the pods' metrics as its source.
+func TestPodinfoMetricsJudgeRealTraffic(t *testing.T) {
+	t.Parallel()
+	apps := publicApps(t)
+	e := newEnv(t, "")
+	in := metricsInputs(e.podinfoInputs(apps, "staging", podinfoSHA1))
+	in["monitor-duration"] = "2s"
+	first := e.runAction(t, in, "")
+	require.Equal(t, 0, first.code)
+
+	stop := podinfoLoad(t, e.c.ServiceURL(e.ns, "podinfo"))
+	in["image"] = podinfoSHA2
+	in["monitor-duration"] = "15s"
+	healthy := e.runAction(t, in, "")
+	require.Equal(t, 0, healthy.code, "a healthy release under load passes")
+	assert.Equal(t, "succeeded", healthy.outputs["status"])
+	rps, err := strconv.ParseFloat(healthy.outputs["throughput-rps"], 64)
+	require.NoError(t, err, "throughput-rps is set")
+	assert.Greater(t, rps, 20.0, "the pods counted the load (40 req/s sent, plus probes)")
+	assert.Equal(t, "0.0000", healthy.outputs["requests-error-rate"])
+	assert.NotEmpty(t, healthy.outputs["requests-p95-ms"])
+	assert.Contains(t, healthy.summary, "Requests the pods served, from their own metrics")
+
+	in["image"] = podinfoSHA1
+	in["manifests"] = randomDelays(t, apps) + "," + filepath.Join(apps.PodinfoSource, "kustomize", "service.yaml")
+	in["monitor-duration"] = "20s"
+	in["min-requests"] = "10"
+	slow := e.runAction(t, in, "")
+	load := stop()
+	assert.Positive(t, load.Sent)
+	assert.Contains(t, slow.stdout, "(pod metrics) is above the alert threshold 3s", "the response-time alert comes from the requests the pods served")
+	assert.Contains(t, slow.report, `"source": "pod metrics"`)
+	t.Logf("healthy: %s req/s, 5xx %s, p95 %s ms; slow: status %s, %s req/s, p95 %s ms (probes p95 %s ms)",
+		healthy.outputs["throughput-rps"], healthy.outputs["requests-error-rate"], healthy.outputs["requests-p95-ms"],
+		slow.outputs["status"], slow.outputs["throughput-rps"], slow.outputs["requests-p95-ms"], slow.outputs["p95-ms"])
+}
+
+// TestPodinfoMetricsDeadEndpointIsNotAnAppFailure: a metrics path the pods
+// do not serve (404 through the pod proxy) is the source's own finding,
+// reported once per pod after three misses; the healthy release passes.
+func TestPodinfoMetricsDeadEndpointIsNotAnAppFailure(t *testing.T) {
+	t.Parallel()
+	apps := publicApps(t)
+	e := newEnv(t, "")
+	in := metricsInputs(e.podinfoInputs(apps, "staging", podinfoSHA1))
+	in["metrics-path"] = "/no-metrics-here"
+	in["monitor-duration"] = "6s"
+	res := e.runAction(t, in, "")
+	require.Equal(t, 0, res.code, "a silent metrics endpoint never fails the app")
+	assert.Equal(t, "succeeded", res.outputs["status"])
+	assert.Contains(t, res.stdout, "its metrics endpoint has not answered 3 scrapes in a row")
+	assert.Empty(t, res.outputs["requests-error-rate"], "no request was counted")
+}
+
+// TestSampleAppMetricsAloneRollBackWhileProbesStayGreen: a version whose
+// API answers half its requests with 500 while every /health path passes
+// is rolled back by the requests the pods served; the probes see nothing.
+func TestSampleAppMetricsAloneRollBackWhileProbesStayGreen(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sampleapp:v1")
+	in := metricsInputs(e.inputs("staging", "sampleapp:v2"))
+	in["metrics-port"] = "http"
+	in["monitor-duration"] = "30s"
+	in["manifests"] = manifests(t,
+		corev1.EnvVar{Name: "SAMPLEAPP_ERROR_RATE", Value: "0.5"},
+		corev1.EnvVar{Name: "SAMPLEAPP_ERROR_SCOPE", Value: "api"})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var load loadgen.Result
+	wg.Go(func() {
+		load, _ = loadgen.Run(ctx, loadgen.Options{
+			BaseURL: e.c.ServiceURL(e.ns, "shop"), Paths: []string{"/api/payments", "/", "/api/payments"},
+			Rate: 40, Count: 40 * 180, Duration: 3 * time.Minute,
+		})
+	})
+	res := e.runAction(t, in, "")
+	cancel()
+	wg.Wait()
+	t.Logf("load: %+v", load)
+	assert.Equal(t, 1, res.code)
+	require.Equal(t, "rolled-back", res.outputs["status"])
+	assert.Contains(t, res.stdout, "(pod metrics) is above the rollback threshold 25%")
+	assert.Equal(t, "0.0000", res.outputs["error-rate"], "the probes of /health stayed green")
+	rate, err := strconv.ParseFloat(res.outputs["requests-error-rate"], 64)
+	require.NoError(t, err)
+	assert.Greater(t, rate, 0.25)
+}
