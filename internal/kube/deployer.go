@@ -12,7 +12,7 @@ import (
 func DeployerRules(namespace string) []rbacv1.PolicyRule {
 	var perms []Permission
 	for _, strategy := range []string{strategyBlueGreen, "rolling"} {
-		perms = append(perms, RequiredPermissions(Plan{Strategy: strategy, Namespace: namespace, UsesLease: true, ChecksThroughAPIServer: true, ChecksPodsBeforeTraffic: true})...)
+		perms = append(perms, RequiredPermissions(Plan{Strategy: strategy, Namespace: namespace, UsesLease: true, ChecksThroughAPIServer: true, ChecksPodsBeforeTraffic: true, ReadsPodMetrics: true})...)
 	}
 	perms = sortPermissions(perms)
 	rules := make([]rbacv1.PolicyRule, 0, len(perms))

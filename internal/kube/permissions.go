@@ -70,6 +70,9 @@ type Plan struct {
 	// traffic go to each new pod through a port-forward (they carry a
 	// token or smoke-test headers).
 	ChecksPodsBeforeTraffic bool
+	// ReadsPodMetrics is true when monitoring scrapes the new pods'
+	// metrics through the API server's pod proxy.
+	ReadsPodMetrics bool
 }
 
 // RequiredPermissions lists every permission plan needs, each once, in a
@@ -109,6 +112,9 @@ func RequiredPermissions(plan Plan) []Permission {
 	}
 	if plan.ChecksPodsBeforeTraffic && plan.Strategy == strategyBlueGreen {
 		add("", "pods/portforward", ns, "create")
+	}
+	if plan.ReadsPodMetrics {
+		add("", "pods/proxy", ns, "get")
 	}
 	for _, gvk := range plan.ManifestKinds {
 		if gvk.Kind == "" || strings.HasSuffix(gvk.Kind, "List") {

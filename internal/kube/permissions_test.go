@@ -64,6 +64,9 @@ func TestRequiredPermissionsWithoutManifests(t *testing.T) {
 	assert.Contains(t, got, Permission{Resource: "services/proxy", Verb: "get", Namespace: "payments"})
 	withURL := RequiredPermissions(Plan{Strategy: "rolling", Namespace: "payments"})
 	assert.NotContains(t, withURL, Permission{Resource: "services/proxy", Verb: "get", Namespace: "payments"})
+	assert.NotContains(t, withURL, Permission{Resource: "pods/proxy", Verb: "get", Namespace: "payments"})
+	metrics := RequiredPermissions(Plan{Strategy: "rolling", Namespace: "payments", ReadsPodMetrics: true})
+	assert.Contains(t, metrics, Permission{Resource: "pods/proxy", Verb: "get", Namespace: "payments"}, "scraping the pods' metrics needs the pod proxy")
 }
 
 func TestRequiredPermissionsBlueGreen(t *testing.T) {

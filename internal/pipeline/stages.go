@@ -59,7 +59,7 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 		kube.SortForApply(objs) // what workloads depend on exists before them
 		r.objs = objs
 	}
-	plan := kube.Plan{Strategy: string(cfg.Strategy), Namespace: cfg.Namespace, ManifestKinds: kindsOf(r.objs), UsesLease: r.deps.Lock != nil, ChecksThroughAPIServer: cfg.URL == "", ChecksPodsBeforeTraffic: r.checksPodsBeforeTraffic()}
+	plan := kube.Plan{Strategy: string(cfg.Strategy), Namespace: cfg.Namespace, ManifestKinds: kindsOf(r.objs), UsesLease: r.deps.Lock != nil, ChecksThroughAPIServer: cfg.URL == "", ChecksPodsBeforeTraffic: r.checksPodsBeforeTraffic(), ReadsPodMetrics: cfg.MetricsPath != ""}
 	missing, err := kube.CheckPermissions(ctx, r.deps.Client, kube.RequiredPermissions(plan))
 	if err != nil {
 		return nil, fmt.Errorf("check permissions: %w", kube.ClassifyAPIError(err))
