@@ -59,7 +59,11 @@ type series struct {
 // add places one sample into its bucket, coarsening the series if needed.
 func (s *series) add(t time.Time, latency time.Duration, failed bool) {
 	if !s.started {
-		s.origin, s.started = t, true
+		// The first sample sits mid-bucket: samples one interval apart
+		// then land one per bucket though each is taken a little late or
+		// early (a probe's time includes its latency), instead of two in
+		// one bucket and none in the next.
+		s.origin, s.started = t.Add(-s.width/2), true
 	}
 	offset := max(t.Sub(s.origin), 0)
 	idx := offset / s.width

@@ -54,7 +54,7 @@ func TestSeriesDownsampling(t *testing.T) {
 				if i > 0 {
 					assert.True(t, p.Start.After(pts[i-1].Start), "points must be in time order")
 				}
-				assert.Zero(t, p.Start.Sub(t0)%p.Width, "buckets are aligned to the first sample")
+				assert.Zero(t, (p.Start.Sub(t0)+tt.resolution/2)%p.Width, "buckets are aligned half a resolution before the first sample")
 			}
 			assert.Equal(t, int64(tt.samples), count, "counts are conserved")
 			assert.Equal(t, errs, gotErrs, "errors are conserved")
@@ -64,6 +64,29 @@ func TestSeriesDownsampling(t *testing.T) {
 			ratio := uint64(tt.wantWidth / tt.resolution)
 			assert.Equal(t, 1, bits.OnesCount64(ratio), "width doubles from the resolution")
 		})
+	}
+}
+
+// TestSeriesOneSamplePerIntervalDespiteJitter: probes one interval apart,
+// each recorded a little late or early (its time includes its latency),
+// fill one bucket each, so a chart's time axis has no holes.
+func TestSeriesOneSamplePerIntervalDespiteJitter(t *testing.T) {
+	t.Parallel()
+	const interval = 500 * time.Millisecond
+	s := NewStats(DefaultWindow, interval)
+	jitter := []time.Duration{8 * time.Millisecond, 3 * time.Millisecond, 140 * time.Millisecond, -20 * time.Millisecond, 0, 224 * time.Millisecond, 2 * time.Millisecond}
+	for i := range 60 {
+		sm := okSample(0, time.Millisecond)
+		sm.Time = t0.Add(time.Duration(i)*interval + jitter[i%len(jitter)])
+		s.Add(sm)
+	}
+	pts := s.Series()
+	require.Len(t, pts, 60)
+	for i, p := range pts {
+		assert.Equal(t, int64(1), p.Count, "bucket %d", i)
+		if i > 0 {
+			assert.Equal(t, interval, p.Start.Sub(pts[i-1].Start), "no hole before bucket %d", i)
+		}
 	}
 }
 
