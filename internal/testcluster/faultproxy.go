@@ -157,12 +157,15 @@ type FaultProxy struct {
 	closing    chan struct{}
 	closeOnce  sync.Once
 
-	mu      sync.Mutex
-	fault   *Fault
-	until   time.Time
-	counts  FaultCounts
-	changed chan struct{} // closed and replaced on every Inject and Clear
-	log     []string
+	mu    sync.Mutex
+	fault *Fault
+	// injected is when the last fault was injected; Reachable counts only
+	// what it could hit from then until it expired.
+	injected time.Time
+	until    time.Time
+	counts   FaultCounts
+	changed  chan struct{} // closed and replaced on every Inject and Clear
+	log      []string
 	// at is when each faulted request of log was faulted.
 	at []time.Time
 	// seen is every request, for Reachable; bounded by maxSeen.
@@ -176,16 +179,28 @@ type seenRequest struct {
 	start, end  time.Time
 }
 
+// cutCheckEvery is how often a streaming watch checks whether a cut fault
+// is due (and at every Inject).
+const cutCheckEvery = 50 * time.Millisecond
+
 // maxSeen bounds the requests kept for Reachable.
 const maxSeen = 50_000
 
-// Reachable counts the requests f could have affected between from and
-// to: those it matches that started then, or, for a cut watch, watches
-// still open once they had streamed for the fault's delay. Zero means a fault switched on at from could not hit a
+// Reachable counts the requests f, the fault injected last, could have
+// affected between from and to while it was in force: those it matches
+// that started then, or, for a cut watch, watches still open once they had
+// streamed for the fault's delay. Zero means the fault could not hit a
 // single request of that span, whatever greenlight did.
 func (p *FaultProxy) Reachable(f Fault, from, to time.Time) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Only while the fault was in force.
+	if p.injected.After(from) {
+		from = p.injected
+	}
+	if !p.until.IsZero() && p.until.Before(to) {
+		to = p.until
+	}
 	n := 0
 	for _, r := range p.seen {
 		if !f.matches(r.method, r.uri, r.watch) {
@@ -199,7 +214,11 @@ func (p *FaultProxy) Reachable(f Fault, from, to time.Time) int {
 			if cuttable.Before(from) {
 				cuttable = from
 			}
-			if !cuttable.After(to) && (r.end.IsZero() || !r.end.Before(cuttable)) {
+			// The proxy looks at open watches every cutCheckEvery: one that
+			// ends sooner after becoming cuttable (a watch its client had
+			// already dropped, whose end the proxy saw a moment late)
+			// escapes.
+			if !cuttable.After(to) && (r.end.IsZero() || !r.end.Before(cuttable.Add(cutCheckEvery))) {
 				n++
 			}
 			continue
@@ -316,6 +335,7 @@ func (p *FaultProxy) Inject(f Fault) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.fault = &f
+	p.injected = time.Now()
 	p.until = time.Time{}
 	if f.For > 0 {
 		p.until = time.Now().Add(f.For)
@@ -546,7 +566,7 @@ func (p *FaultProxy) serveWatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	started := time.Now()
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(cutCheckEvery)
 	defer tick.Stop()
 	for {
 		select {

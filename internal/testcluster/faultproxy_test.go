@@ -297,7 +297,8 @@ func TestFaultProxyReachableCutWatch(t *testing.T) {
 		{"streamed past its delay", seenRequest{watch: true, start: ms(10), end: ms(300)}, 1},
 		{"still open, its delay past the span", seenRequest{watch: true, start: ms(950)}, 0},
 		{"still open, delay inside the span", seenRequest{watch: true, start: ms(800)}, 1},
-		{"opened before the span, open in it", seenRequest{watch: true, start: ms(-500), end: ms(20)}, 1},
+		{"opened before the span, open in it", seenRequest{watch: true, start: ms(-500), end: ms(80)}, 1},
+		{"dropped by its client as the span began", seenRequest{watch: true, start: ms(-500), end: ms(20)}, 0},
 		{"ended before the span", seenRequest{watch: true, start: ms(-500), end: ms(-10)}, 0},
 		{"not a watch", seenRequest{start: ms(10), end: ms(300)}, 0},
 	}
@@ -305,6 +306,10 @@ func TestFaultProxyReachableCutWatch(t *testing.T) {
 		p := &FaultProxy{seen: []seenRequest{tt.seen}}
 		assert.Equal(t, tt.want, p.Reachable(cut, from, to), tt.name)
 	}
+	expired := &FaultProxy{injected: from, until: ms(400), seen: []seenRequest{{watch: true, start: ms(500), end: ms(900)}}}
+	assert.Equal(t, 0, expired.Reachable(cut, from, to), "a watch opened after the fault expired")
+	late := &FaultProxy{injected: ms(300), seen: []seenRequest{{watch: true, start: ms(0), end: ms(250)}}}
+	assert.Equal(t, 0, late.Reachable(cut, from, to), "a watch that ended before the fault was injected")
 	get := Fault{Kind: FaultUnavailable, Method: "GET"}
 	p := &FaultProxy{seen: []seenRequest{{method: "GET", start: ms(10), end: ms(20)}, {method: "GET", start: ms(-10), end: ms(20)}}}
 	assert.Equal(t, 1, p.Reachable(get, from, to), "other faults reach the requests that start in the span")
