@@ -137,6 +137,9 @@ func (e *env) specSnapshot(t *testing.T) []string {
 func TestOpsStatusRolling(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "sampleapp:v1")
+	// The Deployment counts a pod ready before the EndpointSlice
+	// controller lists it; status reports each as it is, so wait for both.
+	require.True(t, pollUntil(30*time.Second, func() bool { return e.readyEndpoints(t, "shop") == 2 }), "the Service lists both pods ready")
 
 	code, out, _ := e.opsCLI(t, e.cliArgs("status")...)
 	require.Equal(t, 0, code)
@@ -527,4 +530,23 @@ func TestOpsFromActionStep(t *testing.T) {
 	res = e.runAction(t, in, "")
 	assert.Equal(t, 2, res.code)
 	assert.Contains(t, res.stdout+res.stderr, `"replicas"`)
+}
+
+// readyEndpoints counts the ready endpoints the Service's EndpointSlices
+// list.
+func (e *env) readyEndpoints(t *testing.T, service string) int {
+	t.Helper()
+	slices, err := e.client.DiscoveryV1().EndpointSlices(e.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + service})
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, s := range slices.Items {
+		for _, ep := range s.Endpoints {
+			if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+				n++
+			}
+		}
+	}
+	return n
 }
