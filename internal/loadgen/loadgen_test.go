@@ -57,8 +57,8 @@ func TestMetricsLoadRefusesOtherTargetsAndUnboundedRuns(t *testing.T) {
 		want   string
 	}{
 		{func(o *Options) { o.BaseURL = "https://example.com" }, "not loopback"},
-		{func(o *Options) { o.BaseURL = "http://10.0.0.1" }, "neither loopback"},
-		{func(o *Options) { o.BaseURL = "http://203.0.113.5" }, "neither loopback"},
+		{func(o *Options) { o.BaseURL = "http://192.0.2.5" }, "neither loopback"},
+		{func(o *Options) { o.BaseURL = "http://198.51.101.5" }, "neither loopback"},
 		{func(o *Options) { o.BaseURL = "ftp://127.0.0.1" }, "not an http"},
 		{func(o *Options) { o.Count = 0 }, "count must be"},
 		{func(o *Options) { o.Duration = 0 }, "duration must be"},
