@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,13 +58,7 @@ func metricsInputs(in map[string]string) map[string]string {
 // version whose answers take 0 to 4 whole seconds.
 func randomDelays(t *testing.T, apps testcluster.Apps) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(apps.PodinfoSource, "kustomize", "deployment.yaml"))
-	require.NoError(t, err)
-	slow := strings.Replace(string(data), "- --random-delay=false", "- --random-delay=true\n        - --random-delay-max=4", 1)
-	require.NotEqual(t, string(data), slow)
-	path := filepath.Join(t.TempDir(), "deployment.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(slow), 0o644))
-	return path
+	return podinfoDeploymentEdited(t, apps, "- --random-delay=false", "- --random-delay=true\n        - --random-delay-max=4")
 }
 
 // TestPodinfoMetricsJudgeRealTraffic: under the same load before and after,

@@ -52,17 +52,24 @@ func (e *env) podinfoInputs(apps testcluster.Apps, environment, image string) ma
 	return in
 }
 
+// podinfoDeploymentEdited writes podinfo's own kustomize/deployment.yaml
+// with one edit, from replaced by to once, and returns its path.
+func podinfoDeploymentEdited(t *testing.T, apps testcluster.Apps, from, to string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(apps.PodinfoSource, "kustomize", "deployment.yaml"))
+	require.NoError(t, err)
+	edited := strings.Replace(string(data), from, to, 1)
+	require.NotEqual(t, string(data), edited, "deployment.yaml holds %q", from)
+	path := filepath.Join(t.TempDir(), "deployment.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(edited), 0o644))
+	return path
+}
+
 // randomErrors writes podinfo's deployment.yaml with its own
 // --random-error flag turned on: a version that fails a third of requests.
 func randomErrors(t *testing.T, apps testcluster.Apps) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(apps.PodinfoSource, "kustomize", "deployment.yaml"))
-	require.NoError(t, err)
-	broken := strings.Replace(string(data), "--random-error=false", "--random-error=true", 1)
-	require.NotEqual(t, string(data), broken)
-	path := filepath.Join(t.TempDir(), "deployment.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(broken), 0o644))
-	return path
+	return podinfoDeploymentEdited(t, apps, "--random-error=false", "--random-error=true")
 }
 
 func TestPodinfoStagingRollingDeploysBySHAWithEndpointsProof(t *testing.T) {

@@ -70,7 +70,7 @@ func recordedRuns() []recordedRun {
 		}},
 		{name: "podinfo-fail-validate", namespace: "shop-staging", status: "failed", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
 			in["environment"] = "staging"
-			in["manifests"] = podinfoManifestEdited(t, apps, "deployment.yaml", "minReadySeconds: 3", "minReadySeconds: -3")
+			in["manifests"] = podinfoDeploymentEdited(t, apps, "minReadySeconds: 3", "minReadySeconds: -3") + "," + filepath.Join(apps.PodinfoSource, "kustomize", "service.yaml")
 			return e.runAction(t, in, "")
 		}},
 		{name: "podinfo-fail-deploy", namespace: "shop-staging", status: "rolled-back", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
@@ -217,28 +217,4 @@ func podinfoSmokeTests(t *testing.T, version string) string {
       contains: '"version": "`+version+`"'
 `), 0o644))
 	return path
-}
-
-// podinfoManifestEdited writes podinfo's own manifests with one edit in
-// file, returning the manifests input.
-func podinfoManifestEdited(t *testing.T, apps testcluster.Apps, file, from, to string) string {
-	t.Helper()
-	dir := filepath.Join(apps.PodinfoSource, "kustomize")
-	data, err := os.ReadFile(filepath.Join(dir, file))
-	require.NoError(t, err)
-	edited := strings.Replace(string(data), from, to, 1)
-	require.NotEqual(t, string(data), edited, "%s holds %q", file, from)
-	out := t.TempDir()
-	for _, name := range []string{"deployment.yaml", "service.yaml"} {
-		content := data
-		if name != file {
-			if content, err = os.ReadFile(filepath.Join(dir, name)); err != nil {
-				require.NoError(t, err)
-			}
-		} else {
-			content = []byte(edited)
-		}
-		require.NoError(t, os.WriteFile(filepath.Join(out, name), content, 0o644))
-	}
-	return filepath.Join(out, "deployment.yaml") + "," + filepath.Join(out, "service.yaml")
 }
