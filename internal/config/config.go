@@ -157,6 +157,9 @@ type Config struct {
 	ServicePort int `json:"service-port,omitempty"`
 	// Replicas is the desired replica count; 0 keeps the current count.
 	Replicas int `json:"replicas,omitempty"`
+	// AppEnv are the application's environment variables, delivered to the
+	// new pods through a Secret of this deploy; values are secrets.
+	AppEnv []EnvVar `json:"app-env,omitempty"`
 	// URL is the environment's public URL without a trailing slash; empty
 	// means health checks go through the API server's service proxy.
 	URL string `json:"url,omitempty"`
@@ -249,17 +252,23 @@ type Config struct {
 // caller can mask each one (::add-mask::) before anything is printed.
 func (c Config) Secrets() []string {
 	var out []string
+	add := func(s Secret) {
+		if s != "" {
+			out = append(out, s.Reveal())
+		}
+	}
+	add(c.Kubeconfig)
+	for _, v := range c.AppEnv {
+		add(v.Value)
+	}
 	for _, s := range []Secret{
-		c.Kubeconfig,
 		c.HealthCheckToken,
 		c.GitHubToken,
 		c.SlackWebhookURL,
 		c.AlertWebhookURL,
 		c.AlertWebhookSecret,
 	} {
-		if s != "" {
-			out = append(out, s.Reveal())
-		}
+		add(s)
 	}
 	return out
 }

@@ -260,6 +260,20 @@ func Names() []Input {
 			set:         count(func(c *Config) *int { return &c.Replicas }, 1, math.MaxInt32),
 		},
 		{
+			Name:        "app-env",
+			Description: "Environment variables of the application, one NAME=VALUE per line, typically from GitHub secrets; needs manifests. They become an immutable Secret of this deploy, named by a keyed hash of its content, that the new pods read through envFrom: a rollback returns to the values of the version it returns to. Masked in logs; refused in the config file.",
+			Accepted:    "lines of NAME=VALUE, each NAME a letter or '_' followed by letters, digits or '_', given once; empty lines and lines starting with # are skipped",
+			Kind:        KindSecret,
+			set: func(c *Config, v, shown string) string {
+				vars, problem := ParseAppEnv(v)
+				if problem != "" {
+					return shown + " " + problem
+				}
+				c.AppEnv = vars
+				return ""
+			},
+		},
+		{
 			Name:        "url",
 			Description: "Public URL of the environment. It becomes the GitHub Deployment's environment URL and the base of the health checks; when empty, health checks go through the API server's service proxy.",
 			Accepted:    "an absolute http:// or https:// URL without user name, password, query or fragment, such as https://staging.example.com",

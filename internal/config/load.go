@@ -164,6 +164,11 @@ func crossCheck(c *Config, failed map[string]bool, ins []Input) []*InputError {
 	if c.Command == CommandDeploy && c.Image == "" && len(c.Manifests) == 0 && ok("image", "manifests") {
 		add("image", "is not set and no manifests are given; a deploy needs an image, manifests or both", accepted("image")+"; or set manifests")
 	}
+	// The Secret reaches the pods through the manifests' pod templates; a
+	// deploy that only patches an image has no template of its own.
+	if c.Command == CommandDeploy && len(c.AppEnv) > 0 && len(c.Manifests) == 0 && ok("app-env", "manifests") {
+		add("app-env", "is set but no manifests are given; the variables reach the pods through the manifests' pod templates", accepted("app-env")+"; with manifests set")
+	}
 	if c.Command == CommandScale && c.Replicas == 0 && ok("replicas") {
 		add("replicas", "is not set; the scale command needs it", accepted("replicas"))
 	}

@@ -136,6 +136,11 @@ environments:
 		{name: "url with query", inputs: with(v, "url", "https://example.com/?x=1"), input: "url", problem: "has a query string"},
 		{name: "url with space", inputs: with(v, "url", "https://exa mple.com"), input: "url", problem: "contains a space"},
 		{name: "url without host", inputs: with(v, "url", "https:///path"), input: "url", problem: "has no host"},
+		{name: "app-env line without =", inputs: with(v, "app-env", "DATABASE_URL=postgres://u:envcanary1@db/x\nenvcanary2-stray"), input: "app-env", problem: "line 2 has no '='"},
+		{name: "app-env bad name", inputs: with(v, "app-env", "envcanary3 x=1"), input: "app-env", problem: "line 1 does not start with a variable name"},
+		{name: "app-env name twice", inputs: with(v, "app-env", "A=envcanary4\n\nA=envcanary5"), input: "app-env", problem: "line 3 sets A again (first on line 1)"},
+		{name: "app-env only comments", inputs: with(v, "app-env", "# nothing\n"), input: "app-env", problem: "sets no variable"},
+		{name: "file app-env", inputs: v, files: map[string]string{DefaultConfigPath: "defaults:\n  app-env: A=envcanary6\n"}, input: "config", problem: `key "app-env" in .github/greenlight.yml under defaults is a secret`, accepted: "from a GitHub secret"},
 		{name: "health-check-token with space", inputs: with(v, "health-check-token", "hc canary secret"), input: "health-check-token", problem: "the value contains a space"},
 		{name: "required-components with space", inputs: with(v, "required-components", "data base"), input: "required-components", problem: `item 1 "data base" contains a space`},
 		{name: "version-check unknown", inputs: with(v, "version-check", "body"), input: "version-check", problem: "is not auto, off, json:<field>[@<path>] or header:<name>[@<path>]"},
@@ -188,6 +193,7 @@ environments:
 		{name: "command unknown", inputs: with(v, "command", "destroy"), input: "command", problem: `"destroy" is not a known command`, accepted: "deploy, health-check, monitor"},
 
 		// Rules across inputs.
+		{name: "app-env without manifests", inputs: with(v, "app-env", "TOSS_PAYMENTS_SECRET_KEY=envcanary7"), input: "app-env", problem: "no manifests are given"},
 		{name: "deploy without image or manifests", inputs: with(v, "image", ""), input: "image", problem: "a deploy needs an image, manifests or both", accepted: "or set manifests"},
 		{name: "no deployment and no manifests", inputs: with(v, "deployment", ""), input: "deployment", problem: "the deploy command needs one of them", accepted: "or set manifests"},
 		{name: "rollback without deployment", inputs: with(v, "command", "rollback", "deployment", ""), input: "deployment", problem: "the rollback command needs one of them"},
@@ -258,7 +264,7 @@ func TestLoadBadInputs(t *testing.T) {
 			for _, s := range append(allSecrets, secretValues(tc.inputs)...) {
 				assert.NotContains(t, full, s, "an error shows a secret")
 			}
-			for _, s := range []string{"hunter2pass", "ghp_fileCanary99", "filecanary", "alertcanary", "slack canary"} {
+			for _, s := range []string{"hunter2pass", "ghp_fileCanary99", "filecanary", "alertcanary", "slack canary", "envcanary"} {
 				assert.NotContains(t, full, s, "an error shows a secret")
 			}
 		})

@@ -88,6 +88,10 @@ func TestSecretsCoverEverySecretInput(t *testing.T) {
 		if i.Kind == KindSecret {
 			v := "https://example.com/secret-for-" + i.Name
 			in[i.Name] = v
+			if i.Name == "app-env" {
+				in[i.Name] = "SECRET_FOR_APP_ENV=" + v
+				in["manifests"] = "k8s/"
+			}
 			want = append(want, v)
 		}
 	}
