@@ -67,6 +67,9 @@ type Record struct {
 	Reason string `json:"reason,omitempty"`
 	// Revision is the Deployment revision the rollout made.
 	Revision int64 `json:"revision,omitempty"`
+	// EnvSecret is the Secret holding the app-env this deployment ran
+	// with; only its name, never a value.
+	EnvSecret string `json:"envSecret,omitempty"`
 	// ActiveColor is the colour serving traffic afterwards (blue-green).
 	ActiveColor string `json:"activeColor,omitempty"`
 	// Actor is who started the run.

@@ -73,6 +73,9 @@ type Plan struct {
 	// ReadsPodMetrics is true when monitoring scrapes the new pods'
 	// metrics through the API server's pod proxy.
 	ReadsPodMetrics bool
+	// WritesAppEnv is true when app-env is delivered as a Secret of the
+	// deploy; pruning old ones reads the revisions that may refer to them.
+	WritesAppEnv bool
 }
 
 // RequiredPermissions lists every permission plan needs, each once, in a
@@ -115,6 +118,10 @@ func RequiredPermissions(plan Plan) []Permission {
 	}
 	if plan.ReadsPodMetrics {
 		add("", "pods/proxy", ns, "get")
+	}
+	if plan.WritesAppEnv {
+		add("", "secrets", ns, "get", "list", "create", "delete")
+		add("apps", "controllerrevisions", ns, "list")
 	}
 	for _, gvk := range plan.ManifestKinds {
 		if gvk.Kind == "" || strings.HasSuffix(gvk.Kind, "List") {

@@ -67,6 +67,12 @@ func TestRequiredPermissionsWithoutManifests(t *testing.T) {
 	assert.NotContains(t, withURL, Permission{Resource: "pods/proxy", Verb: "get", Namespace: "payments"})
 	metrics := RequiredPermissions(Plan{Strategy: "rolling", Namespace: "payments", ReadsPodMetrics: true})
 	assert.Contains(t, metrics, Permission{Resource: "pods/proxy", Verb: "get", Namespace: "payments"}, "scraping the pods' metrics needs the pod proxy")
+	assert.NotContains(t, metrics, Permission{Resource: "secrets", Verb: "get", Namespace: "payments"}, "no Secret is read without app-env")
+	env := RequiredPermissions(Plan{Strategy: "rolling", Namespace: "payments", WritesAppEnv: true})
+	for _, verb := range []string{"get", "list", "create", "delete"} {
+		assert.Contains(t, env, Permission{Resource: "secrets", Verb: verb, Namespace: "payments"}, "app-env Secrets")
+	}
+	assert.Contains(t, env, Permission{Group: "apps", Resource: "controllerrevisions", Verb: "list", Namespace: "payments"}, "pruning reads StatefulSet and DaemonSet revisions")
 }
 
 func TestRequiredPermissionsBlueGreen(t *testing.T) {
