@@ -12,6 +12,7 @@ import (
 	"github.com/ebeautything/greenlight/internal/credential"
 	"github.com/ebeautything/greenlight/internal/event"
 	"github.com/ebeautything/greenlight/internal/github"
+	"github.com/ebeautything/greenlight/internal/redact"
 	"github.com/ebeautything/greenlight/internal/report"
 )
 
@@ -51,6 +52,13 @@ func runAction(ctx context.Context, getenv func(string) string, stdout, stderr i
 		}
 		_ = act.SetOutputs(map[string]string{"status": string(event.StatusFailed)})
 		return exitBadInput
+	}
+	// app-env was masked by its lines, NAME=VALUE; a value printed alone
+	// needs its own mask.
+	for _, v := range cfg.AppEnv {
+		if len(v.Value) >= redact.MinSecret {
+			_ = act.Mask(v.Value.Reveal())
+		}
 	}
 	a := &app{cfg: cfg, getenv: getenv, stdout: stdout, stderr: stderr, extras: map[string]string{}}
 	a.mask = func(values ...string) { _ = act.Mask(values...) }

@@ -189,7 +189,7 @@ func (a *app) deploy(ctx context.Context, operation func(context.Context, config
 			return kube.AppendHistory(ctx, a.client, a.cfg.Namespace, a.cfg.Deployment, kube.Record{
 				ID: a.cfg.DeploymentID, Environment: a.cfg.Environment, Image: o.Run.Image, PreviousImage: o.Run.PreviousImage,
 				Strategy: string(a.cfg.Strategy), Status: kube.RecordStatus(o.Result.Status), Reason: o.Result.Reason,
-				Revision: o.Deployed.Revision, ActiveColor: o.Result.ActiveColor, Actor: a.actor(), RunURL: a.run.RunURL,
+				Revision: o.Deployed.Revision, EnvSecret: o.EnvSecret, ActiveColor: o.Result.ActiveColor, Actor: a.actor(), RunURL: a.run.RunURL,
 				StartedAt: o.Run.StartedAt, FinishedAt: o.Result.FinishedAt, Report: doc,
 			})
 		},

@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/ebeautything/greenlight/internal/kube"
 )
 
 // secretMarker starts every secret the tests hand greenlight, so a leak is
@@ -68,8 +70,9 @@ func sweep(places map[string]string, secrets ...string) []string {
 var markedSecrets = []string{secretToken, secretGitHub, secretSlack, secretWebhook}
 
 // clusterObjects dumps, as JSON, every object greenlight may write in the
-// namespace: ConfigMaps (the deploy history), Deployments and Services
-// (their annotations), Leases (the lock) and Events.
+// namespace: ConfigMaps (the deploy history), Deployments, ReplicaSets and
+// Services (their annotations), Leases (the lock), Events, and Secrets
+// other than the app-env Secrets, the one place app-env values belong.
 func clusterObjects(t *testing.T, client kubernetes.Interface, ns string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -90,6 +93,10 @@ func clusterObjects(t *testing.T, client kubernetes.Interface, ns string) map[st
 	add("leases", leases, err)
 	events, err := client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 	add("events", events, err)
+	rss, err := client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+	add("replicasets", rss, err)
+	secrets, err := client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "!" + kube.LabelEnvFor})
+	add("secrets", secrets, err)
 	return out
 }
 

@@ -70,7 +70,9 @@ type Outcome struct {
 	Result   event.Result      `json:"result"`
 	Stages   []StageResult     `json:"stages"`
 	Deployed strategy.Deployed `json:"deployed"`
-	Monitor  *monitor.Result   `json:"-"`
+	// EnvSecret names the Secret holding this deploy's app-env, if any.
+	EnvSecret string          `json:"env_secret,omitempty"`
+	Monitor   *monitor.Result `json:"-"`
 	// Err is the cause of a failure, for the log.
 	Err error `json:"-"`
 }
@@ -107,6 +109,10 @@ type run struct {
 	previewDiagnosis *kube.Diagnosis
 	// op is the operation: deploy, promote or reject.
 	op config.Command
+	// appEnv is the deploy's app-env Secret, named in validate.
+	appEnv *appEnv
+	// subs are the containers validate set the image of.
+	subs []kube.Substitution
 }
 
 // Run executes a deploy and returns its outcome; it never panics on a
@@ -203,6 +209,8 @@ func (r *run) execute(ctx context.Context, op func(ctx context.Context) (string,
 	if release != nil {
 		defer release()
 	}
+	// Before the lock is released: see pruneAppEnv.
+	defer r.pruneAppEnv(ctx)
 
 	// A deploy takes the idle color: a rollback window still open on it
 	// ends now, and one that closed is scaled down, as any writer does.
@@ -321,6 +329,13 @@ func (r *run) execute(ctx context.Context, op func(ctx context.Context) (string,
 // version out (blue-green: verified before traffic, and with promotion
 // manual stopped there).
 func (r *run) deploy(ctx context.Context) (string, error) {
+	envNote := ""
+	if r.appEnv != nil {
+		if err := r.storeAppEnv(ctx); err != nil {
+			return "", err
+		}
+		envNote = "; " + r.appEnv.summary()
+	}
 	deployed, err := r.strategy.Deploy(ctx, r.target)
 	r.deployed(deployed)
 	if err != nil {
@@ -328,13 +343,13 @@ func (r *run) deploy(ctx context.Context) (string, error) {
 	}
 	if deployed.Unchanged {
 		r.warn("%s already runs %s: nothing was rolled out", r.cfg.Deployment, r.cfg.Image)
-		return "already running " + r.cfg.Image + ": nothing rolled out", nil
+		return "already running " + r.cfg.Image + ": nothing rolled out" + envNote, nil
 	}
 	if deployed.Awaiting {
 		r.awaitPromotion()
-		return fmt.Sprintf("%s rolled out to %s and verified without traffic; awaiting promotion", r.cfg.Image, deployed.Deployment), nil
+		return fmt.Sprintf("%s rolled out to %s and verified without traffic; awaiting promotion%s", r.cfg.Image, deployed.Deployment, envNote), nil
 	}
-	return fmt.Sprintf("%s rolled out to %s", r.cfg.Image, deployed.Deployment), nil
+	return fmt.Sprintf("%s rolled out to %s%s", r.cfg.Image, deployed.Deployment, envNote), nil
 }
 
 // deployed takes in what the strategy left.

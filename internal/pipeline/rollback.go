@@ -442,8 +442,10 @@ func (m *manual) onStep(s strategy.Step) {
 	m.r.emit(event.Event{Kind: event.StepFinished, Stage: event.Rollback, Message: msg})
 }
 
-// verify proves the restored version serves: its answers report its
-// version where the image has a tag, and it is healthy.
+// verify proves the restored version serves and is healthy. As verify's
+// auto mode does, its answers prove it only when it reports its own tag;
+// an app that reports no version (podinfo, most apps) is proven by the
+// cluster: the Service's endpoints are the restored pods, answering.
 func (m *manual) verify(ctx context.Context) {
 	target, err := m.r.publicTarget(ctx)
 	if err != nil {
@@ -454,17 +456,34 @@ func (m *manual) verify(ctx context.Context) {
 	if len(m.o.To) > 0 && !strings.Contains(m.o.To, ",") {
 		version = VersionOf(m.o.To)
 	}
-	res := health.VerifyRollback(ctx, target, version, 10, m.r.checkOptions(health.ModeVerifyRollback))
-	if !res.Passed {
-		m.o.Result.Status = event.StatusRollbackFailed
-		m.o.Result.RolledBack = false
-		m.fail(fmt.Errorf("the previous version is not serving: %s", res.Reason))
+	opts := m.r.checkOptions(health.ModeVerifyRollback)
+	hctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	res := health.Check(hctx, target, opts)
+	if !res.Healthy {
+		m.notServing(res.Reason)
 		return
 	}
-	m.o.Verified = firstOf(res.Reason, "healthy")
-	if version != "" {
+	plan := PlanProof(m.r.cfg.VersionCheck, "", version, Before{Served: true, Tag: version, Reported: res.Version})
+	deployment := m.r.cfg.Deployment
+	if m.o.Result.ActiveColor != "" {
+		deployment = strategy.ColorDeployment(m.r.cfg.Deployment, m.o.Result.ActiveColor)
+	}
+	tr := m.r.proveTraffic(ctx, target, plan, deployment, health.ModeVerifyRollback, event.Rollback)
+	if !tr.Passed {
+		m.notServing(tr.Reason)
+		return
+	}
+	m.o.Verified = firstOf(tr.Reason, "healthy")
+	if plan.Proof == health.ProofVersion {
 		m.o.Verified = version + " answers and is healthy"
 	}
+}
+
+func (m *manual) notServing(reason string) {
+	m.o.Result.Status = event.StatusRollbackFailed
+	m.o.Result.RolledBack = false
+	m.fail(fmt.Errorf("the previous version is not serving: %s", reason))
 }
 
 // record writes the rollback into the environment's history.

@@ -48,7 +48,7 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 			return nil, &config.InputError{Input: "manifests", Problem: err.Error(), Accepted: "files, directories or globs of Kubernetes YAML or JSON"}
 		}
 		if cfg.Image != "" {
-			if _, err := kube.SubstituteImage(objs, cfg.Container, cfg.Image); err != nil {
+			if r.subs, err = kube.SubstituteImage(objs, cfg.Container, cfg.Image); err != nil {
 				input := "image"
 				if cfg.Container != "" {
 					input = "container"
@@ -59,7 +59,7 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 		kube.SortForApply(objs) // what workloads depend on exists before them
 		r.objs = objs
 	}
-	plan := kube.Plan{Strategy: string(cfg.Strategy), Namespace: cfg.Namespace, ManifestKinds: kindsOf(r.objs), UsesLease: r.deps.Lock != nil, ChecksThroughAPIServer: cfg.URL == "", ChecksPodsBeforeTraffic: r.checksPodsBeforeTraffic(), ReadsPodMetrics: cfg.MetricsPath != ""}
+	plan := kube.Plan{Strategy: string(cfg.Strategy), Namespace: cfg.Namespace, ManifestKinds: kindsOf(r.objs), UsesLease: r.deps.Lock != nil, ChecksThroughAPIServer: cfg.URL == "", ChecksPodsBeforeTraffic: r.checksPodsBeforeTraffic(), ReadsPodMetrics: cfg.MetricsPath != "", WritesAppEnv: r.usesAppEnv()}
 	missing, err := kube.CheckPermissions(ctx, r.deps.Client, kube.RequiredPermissions(plan))
 	if err != nil {
 		return nil, fmt.Errorf("check permissions: %w", kube.ClassifyAPIError(err))
@@ -68,6 +68,11 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 		// Best effort: servers before 1.28 have no SelfSubjectReview.
 		who, _ := kube.WhoAmI(ctx, r.deps.Client)
 		return nil, &permissionError{missing: missing, rule: kube.FormatRBACRule(missing), who: who}
+	}
+	if r.usesAppEnv() {
+		if err := r.prepareAppEnv(ctx, r.subs); err != nil {
+			return nil, err
+		}
 	}
 	if len(r.objs) > 0 {
 		if _, err := r.deps.Applier.Apply(ctx, r.objs, cfg.Namespace, true); err != nil {

@@ -552,22 +552,31 @@ func (r *podRunner) startContainer(spec corev1.Container, first bool) *container
 	return c
 }
 
-// env resolves a container's environment: literal values, ConfigMap keys
-// and whole ConfigMaps, as the kubelet does at container start.
+// env resolves a container's environment: literal values, ConfigMap and
+// Secret keys, and whole ConfigMaps and Secrets, as the kubelet does at
+// container start (later sources win over earlier ones, env over envFrom).
 func (r *podRunner) env(spec corev1.Container) map[string]string {
 	env := map[string]string{}
 	ctx, cancel := context.WithTimeout(r.n.ctx, 5*time.Second)
 	defer cancel()
 	for _, from := range spec.EnvFrom {
-		if from.ConfigMapRef == nil {
-			continue
-		}
-		cm, err := r.n.client.CoreV1().ConfigMaps(r.pod.Namespace).Get(ctx, from.ConfigMapRef.Name, metav1.GetOptions{})
-		if err != nil {
-			continue
-		}
-		for k, v := range cm.Data {
-			env[from.Prefix+k] = v
+		switch {
+		case from.ConfigMapRef != nil:
+			cm, err := r.n.client.CoreV1().ConfigMaps(r.pod.Namespace).Get(ctx, from.ConfigMapRef.Name, metav1.GetOptions{})
+			if err != nil {
+				continue
+			}
+			for k, v := range cm.Data {
+				env[from.Prefix+k] = v
+			}
+		case from.SecretRef != nil:
+			s, err := r.n.client.CoreV1().Secrets(r.pod.Namespace).Get(ctx, from.SecretRef.Name, metav1.GetOptions{})
+			if err != nil {
+				continue
+			}
+			for k, v := range s.Data {
+				env[from.Prefix+k] = string(v)
+			}
 		}
 	}
 	for _, e := range spec.Env {
@@ -578,6 +587,11 @@ func (r *podRunner) env(spec corev1.Container) map[string]string {
 			ref := e.ValueFrom.ConfigMapKeyRef
 			if cm, err := r.n.client.CoreV1().ConfigMaps(r.pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{}); err == nil {
 				env[e.Name] = cm.Data[ref.Key]
+			}
+		case e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			if s, err := r.n.client.CoreV1().Secrets(r.pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{}); err == nil {
+				env[e.Name] = string(s.Data[ref.Key])
 			}
 		}
 	}
