@@ -438,7 +438,7 @@ func (a *app) closeWindows(ctx context.Context, command string) {
 	if a.cfg.Strategy != config.BlueGreen || a.cfg.Deployment == "" {
 		return
 	}
-	closed, err := strategy.CloseExpiredWindows(ctx, a.client, a.strategyTarget(), time.Now())
+	closed, err := strategy.CloseExpiredWindows(ctx, a.client, a.strategyTarget(), time.Now(), false)
 	for _, c := range closed {
 		fmt.Fprintln(a.stdout, c)
 	}

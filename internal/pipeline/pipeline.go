@@ -214,7 +214,7 @@ func (r *run) execute(ctx context.Context, op func(ctx context.Context) (string,
 
 	// A deploy takes the idle color: a rollback window still open on it
 	// ends now, and one that closed is scaled down, as any writer does.
-	r.closeWindows(ctx, time.Now().Add(365*24*time.Hour))
+	r.closeWindows(ctx, r.deps.Now(), true)
 
 	r.deployStarted = true
 	if err := r.stage(ctx, event.Deploy, op); err != nil {

@@ -143,13 +143,13 @@ func orImage(image string) string {
 }
 
 // closeWindows scales down the previous colors whose rollback window closed
-// before now; only a lock holder calls it.
-func (r *run) closeWindows(ctx context.Context, now time.Time) {
+// before now (with takeIdle, every one); only a lock holder calls it.
+func (r *run) closeWindows(ctx context.Context, now time.Time, takeIdle bool) {
 	if r.cfg.Strategy != config.BlueGreen {
 		return
 	}
 	t := strategy.Target{Namespace: r.cfg.Namespace, Deployment: r.cfg.Deployment, Service: r.serviceName()}
-	closed, err := strategy.CloseExpiredWindows(ctx, r.deps.Client, t, now)
+	closed, err := strategy.CloseExpiredWindows(ctx, r.deps.Client, t, now, takeIdle)
 	for _, c := range closed {
 		r.emit(event.Event{Kind: event.StepFinished, Message: c})
 	}

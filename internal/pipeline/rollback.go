@@ -283,7 +283,7 @@ func (m *manual) rollBack(ctx context.Context) {
 		return
 	}
 	// The color serving again keeps no window; others that closed go.
-	m.r.closeWindows(ctx, time.Now())
+	m.r.closeWindows(ctx, time.Now(), false)
 	m.o.Result.Status = event.StatusRolledBack
 	m.o.Result.RolledBack = true
 	to := m.o.To

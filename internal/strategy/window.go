@@ -98,9 +98,10 @@ func Windows(ctx context.Context, client kubernetes.Interface, namespace, base s
 
 // CloseExpiredWindows scales down every color whose rollback window has
 // closed by now, unless the Service selects it (a rollback moved traffic
-// there: its window no longer applies and is removed). Callers hold the
-// environment's lock: it is the work a writing command does first.
-func CloseExpiredWindows(ctx context.Context, client kubernetes.Interface, t Target, now time.Time) ([]string, error) {
+// there: its window no longer applies and is removed); with takeIdle, as a
+// deploy that needs the idle color does, every window ends now. Callers
+// hold the environment's lock: it is the work a writing command does first.
+func CloseExpiredWindows(ctx context.Context, client kubernetes.Interface, t Target, now time.Time, takeIdle bool) ([]string, error) {
 	windows, err := Windows(ctx, client, t.Namespace, t.Deployment)
 	if err != nil {
 		return nil, err
@@ -108,10 +109,13 @@ func CloseExpiredWindows(ctx context.Context, client kubernetes.Interface, t Tar
 	b := &BlueGreen{Client: client}
 	var closed []string
 	for _, w := range windows {
-		if w.Open(now) {
+		if w.Open(now) && !takeIdle {
 			continue
 		}
 		msg := fmt.Sprintf("%s scaled down: its rollback window closed at %s", w.Deployment, w.Until.UTC().Format("15:04:05 UTC"))
+		if w.Open(now) {
+			msg = fmt.Sprintf("%s scaled down: this deploy takes the idle color, so its rollback window (until %s) ends now", w.Deployment, w.Until.UTC().Format("15:04:05 UTC"))
+		}
 		err := b.scaleDownIdle(ctx, t, w.Deployment)
 		var serving *ServingError
 		switch {
