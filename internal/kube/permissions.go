@@ -128,6 +128,21 @@ func RequiredPermissions(plan Plan) []Permission {
 		// Server-side apply is a patch, and also checks create when the
 		// object does not exist yet; get reads the current state first.
 		add(gvk.Group, resource.Resource, namespace, "get", "create", "patch")
+		switch gvk.GroupKind().String() {
+		case "Deployment.apps", "StatefulSet.apps", "DaemonSet.apps", "Job.batch", "CronJob.batch":
+			// Each workload is watched until rolled out, and one this
+			// deploy created is deleted when the deploy is undone.
+			add(gvk.Group, resource.Resource, namespace, "list", "watch", "delete")
+		}
+		switch gvk.GroupKind().String() {
+		case "Job.batch":
+			// A failed pre-deploy Job's log tail goes into the summary.
+			add("", "pods/log", namespace, "get")
+		case "StatefulSet.apps":
+			// Undoing a StatefulSet deletes its pods of the failed revision
+			// that never became ready, or the controller waits on them.
+			add("", "pods", namespace, "delete")
+		}
 	}
 	return sortPermissions(perms)
 }
