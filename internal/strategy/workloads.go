@@ -219,8 +219,9 @@ func (d *Deployed) changed() []kube.WorkloadSnapshot {
 }
 
 // startWaits waits, in the background, on every changed workload by its
-// kind's rule, all within the rollout timeout from now; the returned
-// function collects the outcome (the failures joined).
+// kind's rule, all within the rollout timeout from now; the first failure
+// stops the other waits (the unit is undone anyway). The returned function
+// collects the outcome.
 func (w workloads) startWaits(ctx context.Context, d *Deployed) func() error {
 	changed := d.changed()
 	type outcome struct {
@@ -228,6 +229,8 @@ func (w workloads) startWaits(ctx context.Context, d *Deployed) func() error {
 		err error
 	}
 	results := make([]outcome, len(changed))
+	parent := ctx
+	ctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wait := w.wait
 	wait.OnProgress = nil // progress events come from the application's Deployment
@@ -235,22 +238,31 @@ func (w workloads) startWaits(ctx context.Context, d *Deployed) func() error {
 		wg.Go(func() {
 			st, err := kube.WaitWorkload(ctx, w.client, s.Namespace, s.Kind, s.Name, wait)
 			results[i] = outcome{st, err}
+			if err != nil {
+				stop()
+			}
 		})
 	}
 	return func() error {
 		wg.Wait()
+		stop()
 		var errs []error
 		for i, s := range changed {
 			wl := d.workload(s.Object())
-			switch {
-			case results[i].err != nil:
-				wl.Result, wl.Detail = ResultFailed, results[i].err.Error()
-				errs = append(errs, results[i].err)
+			switch err := results[i].err; {
+			case err != nil && errors.Is(err, context.Canceled):
+				wl.Result, wl.Detail = "", "stopped: "+results[i].st.Message
+			case err != nil:
+				wl.Result, wl.Detail = ResultFailed, err.Error()
+				errs = append(errs, err)
 			case s.Kind == "Job":
 				wl.Result, wl.Detail = ResultCompleted, results[i].st.Message
 			default:
 				wl.Result, wl.Detail = ResultReady, results[i].st.Message
 			}
+		}
+		if len(errs) == 0 && parent.Err() != nil {
+			errs = append(errs, fmt.Errorf("waiting for the workloads stopped: %w", parent.Err()))
 		}
 		return errors.Join(errs...)
 	}
