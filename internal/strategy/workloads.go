@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -272,6 +273,12 @@ func (w workloads) startWaits(ctx context.Context, d *Deployed) func() error {
 // own Deployment, which it undoes itself) and waits until each is rolled
 // out again. A completed Job is kept and said to be.
 func (w workloads) undo(ctx context.Context, d *Deployed) error {
+	for i, o := range d.Objects {
+		// A migration that ran stays done; the report says so.
+		if strings.HasPrefix(o.Object, "Job/") && o.Result == ResultCompleted && o.Change != ChangeUnchanged && !d.inUnit(o.Object) {
+			d.Objects[i].Result, d.Objects[i].Detail = ResultKept, "completed before the other workloads: what it did cannot be undone"
+		}
+	}
 	changed := d.changed()
 	if len(changed) == 0 {
 		return nil
