@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -30,7 +32,7 @@ type unitFaults struct {
 // a worker Deployment, a StatefulSet (no volume claims: the test cluster
 // has no provisioner), a pre-deploy migration Job and a CronJob, all
 // podinfo at tag.
-func unitManifests(t *testing.T, tag string, f unitFaults) []*unstructured.Unstructured {
+func unitManifests(t testing.TB, tag string, f unitFaults) []*unstructured.Unstructured {
 	t.Helper()
 	image := "ghcr.io/stefanprodan/podinfo:" + tag
 	podinfo := func(name string, args ...string) string {
@@ -145,7 +147,7 @@ func quoted(args []string) string {
 
 // realNodeEnv starts a cluster whose node runs real containers: Jobs
 // complete and fail, probes run in the pods. It needs root.
-func realNodeEnv(t *testing.T) env {
+func realNodeEnv(t testing.TB) env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("the real node starts its own cluster; skipped with -short")
@@ -168,11 +170,14 @@ type unitState struct {
 	versions map[string]string // "Kind/name" → resourceVersion/generation
 }
 
-func (e env) unitState(t *testing.T) unitState {
+func (e env) unitState(t *testing.T) unitState { return e.unitStateOf(t, "api") }
+
+// unitStateOf reads the state with app as the application's Deployment.
+func (e env) unitStateOf(t *testing.T, app string) unitState {
 	t.Helper()
 	ctx := context.Background()
 	s := unitState{images: map[string]string{}, versions: map[string]string{}}
-	for _, name := range []string{"api", "worker"} {
+	for _, name := range []string{app, "worker"} {
 		d, err := e.client.AppsV1().Deployments(e.ns).Get(ctx, name, metav1.GetOptions{})
 		require.NoError(t, err)
 		s.images["Deployment/"+name] = d.Spec.Template.Spec.Containers[0].Image
@@ -212,19 +217,28 @@ func (e env) settledState(t *testing.T) unitState {
 // requireServing asserts that every workload runs image, rolled out by its
 // kind's rule, with all its pods ready on it, and that the API answers
 // through its Service.
-func (e env) requireServing(t *testing.T, image string) {
+func (e env) requireServing(t *testing.T, image string) { e.requireServingOf(t, "api", image) }
+
+// requireServingOf is requireServing with app as the application's
+// Deployment (a blue-green color).
+func (e env) requireServingOf(t *testing.T, app, image string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for obj, img := range e.unitState(t).images {
+	for obj, img := range e.unitStateOf(t, app).images {
 		assert.Equal(t, image, img, "%s's template", obj)
 	}
-	for _, w := range [][2]string{{"Deployment", "api"}, {"Deployment", "worker"}, {"StatefulSet", "cache"}} {
+	for _, w := range [][2]string{{"Deployment", app}, {"Deployment", "worker"}, {"StatefulSet", "cache"}} {
 		st, err := kube.WaitWorkload(ctx, e.client, e.ns, w[0], w[1], kube.WaitOptions{Timeout: time.Minute})
 		require.NoError(t, err, "%s/%s rolled out", w[0], w[1])
 		require.True(t, st.Done)
 	}
 	pods, err := e.client.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{LabelSelector: "app in (api, worker, cache)"})
+	require.NoError(t, err)
+	// A color scaled to zero or removed has pods on their way out only.
+	pods.Items = slices.DeleteFunc(pods.Items, func(p corev1.Pod) bool {
+		return p.Labels[kube.ColorLabel] != "" && !strings.HasSuffix(app, "-"+p.Labels[kube.ColorLabel])
+	})
 	require.NoError(t, err)
 	running := 0
 	for _, p := range pods.Items {
@@ -300,7 +314,8 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 		assert.Equal(t, ResultUndone, resultOf(d, "CronJob/report").Result)
 		assert.Equal(t, ResultUndone, resultOf(d, "Deployment/api").Result)
 		// The migration ran to completion before the rest: it cannot be undone.
-		assert.Equal(t, ResultCompleted, resultOf(d, "Job/migrate").Result)
+		assert.Equal(t, ResultKept, resultOf(d, "Job/migrate").Result)
+		assert.Contains(t, resultOf(d, "Job/migrate").Detail, "cannot be undone")
 		e.requireServing(t, v1)
 	})
 
@@ -320,7 +335,13 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 
 	t.Run("PreDeployFailingMigrationChangesNothingElse", func(t *testing.T) {
 		before := e.settledState(t)
+		apiBefore, err := e.client.AppsV1().Deployments(e.ns).Get(ctx, "api", metav1.GetOptions{})
+		require.NoError(t, err)
 		d, err := e.unitRolling(t, time.Minute).Deploy(ctx, target("4.0.0", unitFaults{failingMigration: true}))
+		if apiAfter, gerr := e.client.AppsV1().Deployments(e.ns).Get(ctx, "api", metav1.GetOptions{}); gerr == nil && apiAfter.ResourceVersion != apiBefore.ResourceVersion {
+			apiBefore.ManagedFields, apiAfter.ManagedFields = nil, nil
+			t.Logf("api before: %+v\n%+v\napi after: %+v\n%+v", apiBefore.ObjectMeta, apiBefore.Status, apiAfter.ObjectMeta, apiAfter.Status)
+		}
 		require.Error(t, err)
 		t.Logf("error: %v", err)
 		var rf *kube.RolloutFailure
@@ -334,6 +355,30 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 		assert.Equal(t, ResultFailed, resultOf(d, "Job/migrate").Result)
 		assert.Len(t, d.Objects, 1, "nothing else was applied: %+v", d.Objects)
 		e.requireServing(t, v1)
+	})
+
+	t.Run("BlueGreenCrashingWorkerUndoesEverything", func(t *testing.T) {
+		bg := env{c: e.c, ns: e.c.NewNamespace(t), client: e.client}
+		b := &BlueGreen{Client: bg.client, Applier: bg.applier(t), Wait: kube.WaitOptions{Timeout: 2 * time.Minute}, EndpointTimeout: time.Minute}
+		first := Target{Namespace: bg.ns, Deployment: "api", Service: "api", Image: v1, Manifests: unitManifests(t, "1.0.0", unitFaults{})}
+		d, err := b.Deploy(ctx, first)
+		require.NoError(t, err, "steps: %+v", d.Steps)
+		require.Equal(t, Blue, d.Color)
+		bg.requireServingOf(t, "api-blue", v1)
+
+		broken := Target{Namespace: bg.ns, Deployment: "api", Service: "api", Image: "ghcr.io/stefanprodan/podinfo:2.0.0", Manifests: unitManifests(t, "2.0.0", unitFaults{crashingWorker: true})}
+		d, err = b.Deploy(ctx, broken)
+		require.Error(t, err)
+		t.Logf("error: %v", err)
+		assert.False(t, d.Switched, "traffic never moved")
+		assert.Equal(t, ResultDeleted, resultOf(d, "Deployment/api-green").Result, "%+v", d.Objects)
+		assert.Equal(t, ResultUndone, resultOf(d, "Deployment/worker").Result)
+		assert.Equal(t, ResultUndone, resultOf(d, "StatefulSet/cache").Result)
+		assert.Equal(t, ResultKept, resultOf(d, "Job/migrate").Result)
+		svc, err := bg.client.CoreV1().Services(bg.ns).Get(ctx, "api", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, Blue, svc.Spec.Selector[kube.ColorLabel])
+		bg.requireServingOf(t, "api-blue", v1)
 	})
 
 	t.Run("PreDeployMigrationThenUnchangedRedeploy", func(t *testing.T) {
