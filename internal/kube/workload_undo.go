@@ -53,7 +53,7 @@ type WorkloadSnapshot struct {
 	// deletes it.
 	Existed bool `json:"existed"`
 	// Template is the previous pod template (a CronJob's job template).
-	Template json.RawMessage `json:"-"`
+	Template json.RawMessage `json:"template,omitempty"`
 	// Revision is a StatefulSet's current revision before the deploy.
 	Revision string `json:"revision,omitempty"`
 	// ResourceVersion and Generation are the object's before the deploy.

@@ -208,6 +208,22 @@ func (d *Deployed) inUnit(object string) bool {
 	return false
 }
 
+// restoreUnit takes in the snapshots of the workloads an earlier run
+// changed (a deploy that awaited promotion), to undo them from this one.
+func (d *Deployed) restoreUnit(snaps []kube.WorkloadSnapshot) {
+	for _, s := range snaps {
+		d.unit = append(d.unit, s)
+		change := ChangeConfigured
+		switch {
+		case s.Kind == "Job" && s.Existed:
+			change = ChangeReplaced
+		case !s.Existed:
+			change = ChangeCreated
+		}
+		d.workload(s.Object()).Change = change
+	}
+}
+
 // changed lists the snapshots of the workloads the apply changed.
 func (d *Deployed) changed() []kube.WorkloadSnapshot {
 	var out []kube.WorkloadSnapshot

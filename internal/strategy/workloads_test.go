@@ -379,6 +379,22 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, Blue, svc.Spec.Selector[kube.ColorLabel])
 		bg.requireServingOf(t, "api-blue", v1)
+
+		// promotion manual: the migration and the other workloads run
+		// before approval; a reject puts them back.
+		manual := *b
+		manual.Manual = true
+		next := Target{Namespace: bg.ns, Deployment: "api", Service: "api", Image: "ghcr.io/stefanprodan/podinfo:3.0.0", Manifests: unitManifests(t, "3.0.0", unitFaults{})}
+		d, err = manual.Deploy(ctx, next)
+		require.NoError(t, err, "steps: %+v", d.Steps)
+		require.True(t, d.Awaiting)
+		assert.Equal(t, next.Image, bg.unitStateOf(t, "api-green").images["Deployment/worker"], "the worker runs the new version before approval")
+		d, _, err = manual.Reject(ctx, Target{Namespace: bg.ns, Deployment: "api", Service: "api"})
+		require.NoError(t, err, "steps: %+v", d.Steps)
+		assert.Equal(t, ResultUndone, resultOf(d, "Deployment/worker").Result, "%+v", d.Objects)
+		assert.Equal(t, ResultUndone, resultOf(d, "StatefulSet/cache").Result)
+		assert.Equal(t, ResultUndone, resultOf(d, "CronJob/report").Result)
+		bg.requireServingOf(t, "api-blue", v1)
 	})
 
 	t.Run("PreDeployMigrationThenUnchangedRedeploy", func(t *testing.T) {
