@@ -221,15 +221,23 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 		// rollout timeout; they are undone with it.
 		waitCtx, stopWaits := context.WithCancel(ctx)
 		defer stopWaits()
-		collect := w.startWaits(waitCtx, &d)
+		colorCtx, stopColor := context.WithCancel(ctx)
+		defer stopColor()
+		collect := w.startWaits(waitCtx, &d, stopColor)
 		err = rec.run("wait "+d.Color, func() (string, error) {
-			state, err := kube.WaitRollout(ctx, b.Client, t.Namespace, d.Deployment, b.Wait)
+			state, err := kube.WaitRollout(colorCtx, b.Client, t.Namespace, d.Deployment, b.Wait)
 			return state.Message, err
 		})
+		// Stopped because another workload failed: that failure is the cause.
+		stopped := err != nil && colorCtx.Err() != nil && ctx.Err() == nil
 		if len(d.Objects) > 0 {
 			wl := d.workload("Deployment/" + d.Deployment)
 			wl.Result, wl.Detail = ResultReady, ""
-			if err != nil {
+			switch {
+			case stopped:
+				wl.Result, wl.Detail = "", "stopped: another workload failed"
+				err = nil // collect returns that failure
+			case err != nil:
 				wl.Result, wl.Detail = ResultFailed, err.Error()
 				stopWaits()
 			}

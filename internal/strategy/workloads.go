@@ -237,9 +237,10 @@ func (d *Deployed) changed() []kube.WorkloadSnapshot {
 
 // startWaits waits, in the background, on every changed workload by its
 // kind's rule, all within the rollout timeout from now; the first failure
-// stops the other waits (the unit is undone anyway). The returned function
-// collects the outcome.
-func (w workloads) startWaits(ctx context.Context, d *Deployed) func() error {
+// stops the other waits and calls failed (the unit is undone anyway, so
+// waiting on the rest would only delay it). The returned function collects
+// the outcome.
+func (w workloads) startWaits(ctx context.Context, d *Deployed, failed func()) func() error {
 	changed := d.changed()
 	type outcome struct {
 		st  kube.WorkloadState
@@ -255,8 +256,9 @@ func (w workloads) startWaits(ctx context.Context, d *Deployed) func() error {
 		wg.Go(func() {
 			st, err := kube.WaitWorkload(ctx, w.client, s.Namespace, s.Kind, s.Name, wait)
 			results[i] = outcome{st, err}
-			if err != nil {
+			if err != nil && !errors.Is(err, context.Canceled) {
 				stop()
+				failed()
 			}
 		})
 	}
