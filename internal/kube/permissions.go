@@ -116,6 +116,12 @@ func RequiredPermissions(plan Plan) []Permission {
 	if plan.ReadsPodMetrics {
 		add("", "pods/proxy", ns, "get")
 	}
+	deployments := 0
+	for _, gvk := range plan.ManifestKinds {
+		if gvk.GroupKind().String() == "Deployment.apps" {
+			deployments++
+		}
+	}
 	for _, gvk := range plan.ManifestKinds {
 		if gvk.Kind == "" || strings.HasSuffix(gvk.Kind, "List") {
 			continue
@@ -129,7 +135,14 @@ func RequiredPermissions(plan Plan) []Permission {
 		// object does not exist yet; get reads the current state first.
 		add(gvk.Group, resource.Resource, namespace, "get", "create", "patch")
 		switch gvk.GroupKind().String() {
-		case "Deployment.apps", "StatefulSet.apps", "DaemonSet.apps", "Job.batch", "CronJob.batch":
+		case "Deployment.apps":
+			// The application's own Deployment is never deleted by a
+			// rolling deploy; a second one (a worker) is, when the deploy
+			// that created it is undone.
+			if deployments > 1 {
+				add(gvk.Group, resource.Resource, namespace, "list", "watch", "delete")
+			}
+		case "StatefulSet.apps", "DaemonSet.apps", "Job.batch", "CronJob.batch":
 			// Each workload is watched until rolled out, and one this
 			// deploy created is deleted when the deploy is undone.
 			add(gvk.Group, resource.Resource, namespace, "list", "watch", "delete")

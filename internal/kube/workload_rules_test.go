@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 )
 
@@ -137,4 +138,48 @@ func TestJobRunsSame(t *testing.T) {
 	assert.True(t, JobRunsSame(live, manifest(job("app:v1", "migrate", "up"))), "same image and command")
 	assert.False(t, JobRunsSame(live, manifest(job("app:v2", "migrate", "up"))), "new image")
 	assert.False(t, JobRunsSame(live, manifest(job("app:v1", "migrate", "down"))), "new command")
+}
+
+// TestWorkloadPermissions: each workload kind is watched and may be
+// deleted by an undo; a failed Job's log is read; a StatefulSet's broken
+// pods are deleted. A rolling deploy of one Deployment asks for no delete.
+func TestWorkloadPermissions(t *testing.T) {
+	t.Parallel()
+	dep := schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+	for _, tc := range []struct {
+		name  string
+		kinds []schema.GroupVersionKind
+		want  []Permission
+		not   []Permission
+	}{
+		{"one deployment", []schema.GroupVersionKind{dep}, nil,
+			[]Permission{{Group: "apps", Resource: "deployments", Verb: "delete", Namespace: "shop"}, {Resource: "pods/log", Verb: "get", Namespace: "shop"}}},
+		{"api and worker", []schema.GroupVersionKind{dep, dep},
+			[]Permission{{Group: "apps", Resource: "deployments", Verb: "delete", Namespace: "shop"}}, nil},
+		{"statefulset", []schema.GroupVersionKind{{Group: "apps", Version: "v1", Kind: "StatefulSet"}},
+			[]Permission{
+				{Group: "apps", Resource: "statefulsets", Verb: "watch", Namespace: "shop"},
+				{Group: "apps", Resource: "statefulsets", Verb: "delete", Namespace: "shop"},
+				{Resource: "pods", Verb: "delete", Namespace: "shop"},
+			}, nil},
+		{"job", []schema.GroupVersionKind{{Group: "batch", Version: "v1", Kind: "Job"}},
+			[]Permission{
+				{Group: "batch", Resource: "jobs", Verb: "list", Namespace: "shop"},
+				{Group: "batch", Resource: "jobs", Verb: "delete", Namespace: "shop"},
+				{Resource: "pods/log", Verb: "get", Namespace: "shop"},
+			}, nil},
+		{"cronjob and daemonset", []schema.GroupVersionKind{{Group: "batch", Version: "v1", Kind: "CronJob"}, {Group: "apps", Version: "v1", Kind: "DaemonSet"}},
+			[]Permission{
+				{Group: "batch", Resource: "cronjobs", Verb: "delete", Namespace: "shop"},
+				{Group: "apps", Resource: "daemonsets", Verb: "watch", Namespace: "shop"},
+			}, nil},
+	} {
+		got := RequiredPermissions(Plan{Strategy: "rolling", Namespace: "shop", ManifestKinds: tc.kinds})
+		for _, p := range tc.want {
+			assert.Contains(t, got, p, tc.name)
+		}
+		for _, p := range tc.not {
+			assert.NotContains(t, got, p, tc.name)
+		}
+	}
 }
