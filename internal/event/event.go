@@ -15,11 +15,15 @@ type Kind string
 
 // Kinds of events, in the order a run emits them.
 const (
-	RunStarted       Kind = "run-started"
-	StageStarted     Kind = "stage-started"
-	StageFinished    Kind = "stage-finished"
-	StepFinished     Kind = "step-finished"
-	RolloutProgress  Kind = "rollout-progress"
+	RunStarted      Kind = "run-started"
+	StageStarted    Kind = "stage-started"
+	StageFinished   Kind = "stage-finished"
+	StepFinished    Kind = "step-finished"
+	RolloutProgress Kind = "rollout-progress"
+	// ObjectsChanged lists each object of the manifests with what the
+	// deploy changed and how it ended; sent after the deploy and again
+	// after a rollback.
+	ObjectsChanged   Kind = "objects-changed"
 	HealthChecked    Kind = "health-checked"
 	SmokeTested      Kind = "smoke-tested"
 	TrafficVerified  Kind = "traffic-verified"
@@ -131,6 +135,21 @@ type Finding struct {
 	Message string `json:"message"`
 }
 
+// ObjectChange is what a deploy did to one object of the manifests and
+// how it ended.
+type ObjectChange struct {
+	// Object is "Kind/name".
+	Object string `json:"object"`
+	// Change is created, configured, unchanged, replaced (a Job run
+	// again) or not applied.
+	Change string `json:"change"`
+	// Result is ready, completed, applied, failed, undone, deleted, kept
+	// (a completed Job, which cannot be undone) or undo failed.
+	Result string `json:"result,omitempty"`
+	// Detail is the rollout's last message or the failure.
+	Detail string `json:"detail,omitempty"`
+}
+
 // Result is how a run ended, with its headline figures.
 type Result struct {
 	Status        Status            `json:"status"`
@@ -172,6 +191,7 @@ type Event struct {
 	Verdict  *monitor.Verdict      `json:"verdict,omitempty"`
 	Evidence []monitor.Sample      `json:"evidence,omitempty"`
 	Result   *Result               `json:"result,omitempty"`
+	Objects  []ObjectChange        `json:"objects,omitempty"`
 }
 
 // Sink observes events. Handle must not block for long and must not panic;

@@ -123,6 +123,12 @@ func RequiredPermissions(plan Plan) []Permission {
 		add("", "secrets", ns, "get", "list", "create", "delete")
 		add("apps", "controllerrevisions", ns, "list")
 	}
+	deployments := 0
+	for _, gvk := range plan.ManifestKinds {
+		if gvk.GroupKind().String() == "Deployment.apps" {
+			deployments++
+		}
+	}
 	for _, gvk := range plan.ManifestKinds {
 		if gvk.Kind == "" || strings.HasSuffix(gvk.Kind, "List") {
 			continue
@@ -135,6 +141,28 @@ func RequiredPermissions(plan Plan) []Permission {
 		// Server-side apply is a patch, and also checks create when the
 		// object does not exist yet; get reads the current state first.
 		add(gvk.Group, resource.Resource, namespace, "get", "create", "patch")
+		switch gvk.GroupKind().String() {
+		case "Deployment.apps":
+			// The application's own Deployment is never deleted by a
+			// rolling deploy; a second one (a worker) is, when the deploy
+			// that created it is undone.
+			if deployments > 1 {
+				add(gvk.Group, resource.Resource, namespace, "list", "watch", "delete")
+			}
+		case "StatefulSet.apps", "DaemonSet.apps", "Job.batch", "CronJob.batch":
+			// Each workload is watched until rolled out, and one this
+			// deploy created is deleted when the deploy is undone.
+			add(gvk.Group, resource.Resource, namespace, "list", "watch", "delete")
+		}
+		switch gvk.GroupKind().String() {
+		case "Job.batch":
+			// A failed pre-deploy Job's log tail goes into the summary.
+			add("", "pods/log", namespace, "get")
+		case "StatefulSet.apps":
+			// Undoing a StatefulSet deletes its pods of the failed revision
+			// that never became ready, or the controller waits on them.
+			add("", "pods", namespace, "delete")
+		}
 	}
 	return sortPermissions(perms)
 }

@@ -216,8 +216,12 @@ func containerFailure(pod string, statuses []corev1.ContainerStatus, init bool) 
 // RolloutFailure is a rollout that cannot succeed, with the evidence a
 // reviewer needs: the failing pods and the latest events.
 type RolloutFailure struct {
-	// Deployment is the Deployment's name.
+	// Deployment is the Deployment's name (the workload's name for other
+	// kinds).
 	Deployment string
+	// Object is "Kind/name" when the workload is not a Deployment, or was
+	// waited on as one of several.
+	Object string
 	// Reason is DeadlineExceeded, PodsFailing or another short cause.
 	Reason string
 	// Message is the controller's explanation, when there is one.
@@ -234,7 +238,11 @@ type RolloutFailure struct {
 // Error names the deployment, the reason and the first failing pod.
 func (f *RolloutFailure) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "deployment %q rollout failed: ", f.Deployment)
+	if f.Object != "" {
+		fmt.Fprintf(&b, "%s rollout failed: ", f.Object)
+	} else {
+		fmt.Fprintf(&b, "deployment %q rollout failed: ", f.Deployment)
+	}
 	switch f.Reason {
 	case DeadlineExceeded:
 		b.WriteString("exceeded its progress deadline")

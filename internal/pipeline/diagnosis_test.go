@@ -1,13 +1,16 @@
 package pipeline
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
 	"github.com/ebeautything/greenlight/internal/config"
 	"github.com/ebeautything/greenlight/internal/event"
 	"github.com/ebeautything/greenlight/internal/kube"
+	"github.com/ebeautything/greenlight/internal/strategy"
 )
 
 func TestDiagnosisFindings(t *testing.T) {
@@ -37,4 +40,24 @@ func TestFindingsAreRedacted(t *testing.T) {
 	r := &run{cfg: config.Config{HealthCheckToken: "tok-3f9a77c1"}, out: &Outcome{}}
 	got := r.redacted([]event.Finding{{Kind: FindingLog, Subject: "p/c", Message: `GET /health/detailed authorization="Bearer tok-3f9a77c1"`}})
 	assert.Equal(t, `GET /health/detailed authorization="Bearer ***"`, got[0].Message)
+}
+
+// TestPreDeployLogTailIsRedacted: a migration that fails may print the
+// connection string it was given; its log tail and the objects' details
+// reach the summary with the run's secrets masked.
+func TestPreDeployLogTailIsRedacted(t *testing.T) {
+	t.Parallel()
+	const secret = "tok-9c1e55d2"
+	var got []event.Event
+	r := &run{cfg: config.Config{HealthCheckToken: secret}, out: &Outcome{},
+		deps: Deps{Sink: event.SinkFunc(func(e event.Event) { got = append(got, e) }), Now: time.Now}}
+	rf := &kube.RolloutFailure{Object: "Job/migrate", Deployment: "migrate", Reason: "BackoffLimitExceeded",
+		Logs: []kube.LogTail{{Pod: "migrate-x7k2p", Container: "migrate", Text: "connecting with token " + secret + "\nmigration failed"}}}
+	err := fmt.Errorf("pre-deploy %w; nothing else was applied", rf)
+	findings := r.redacted(findingsOf(err))
+	assert.Equal(t, []event.Finding{{Kind: FindingLog, Subject: "migrate-x7k2p/migrate", Reason: "current", Message: "connecting with token ***\nmigration failed"}}, findings)
+
+	r.out.Deployed.Objects = []strategy.ObjectResult{{Object: "Job/migrate", Change: "created", Result: "failed", Detail: "token " + secret + " refused"}}
+	r.emitObjects(event.Deploy)
+	assert.Equal(t, []event.ObjectChange{{Object: "Job/migrate", Change: "created", Result: "failed", Detail: "token *** refused"}}, got[0].Objects)
 }

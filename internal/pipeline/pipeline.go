@@ -21,6 +21,7 @@ import (
 	"github.com/ebeautything/greenlight/internal/health"
 	"github.com/ebeautything/greenlight/internal/kube"
 	"github.com/ebeautything/greenlight/internal/monitor"
+	"github.com/ebeautything/greenlight/internal/redact"
 	"github.com/ebeautything/greenlight/internal/strategy"
 )
 
@@ -361,6 +362,23 @@ func (r *run) deployed(d strategy.Deployed) {
 	for _, w := range d.Warnings {
 		r.warn("%s", w)
 	}
+	r.emitObjects(event.Deploy)
+}
+
+// emitObjects reports each object of the manifests with what the deploy
+// changed and how it ended, secrets masked (a failure's detail may quote
+// a log).
+func (r *run) emitObjects(stage event.Stage) {
+	objs := r.out.Deployed.Objects
+	if len(objs) == 0 {
+		return
+	}
+	secrets := r.cfg.Secrets()
+	out := make([]event.ObjectChange, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, event.ObjectChange{Object: o.Object, Change: o.Change, Result: o.Result, Detail: redact.Secrets(o.Detail, secrets)})
+	}
+	r.emit(event.Event{Kind: event.ObjectsChanged, Stage: stage, Objects: out})
 }
 
 // maxMetricsWarnings bounds the warnings one run gives about the pods'
@@ -460,6 +478,7 @@ func (r *run) rollback(ctx context.Context, cause error, verdict ...*monitor.Ver
 		}
 		return fmt.Sprintf("%s serving again and healthy (%s proof)", r.out.Deployed.PreviousImage, plan.Proof), nil
 	})
+	r.emitObjects(event.Rollback)
 	r.emit(event.Event{Kind: event.RollbackFinished, Stage: event.Rollback, Outcome: outcomeOf(err), Message: errText(err)})
 	r.out.Result.RolledBack = err == nil
 	if err != nil {

@@ -60,6 +60,7 @@ func (r *run) reject(ctx context.Context) (string, error) {
 	}
 	d, p, err := bg.Reject(ctx, r.target)
 	r.out.Deployed = d
+	r.emitObjects(event.Deploy)
 	if p.Image != "" {
 		r.adopt(p.Image)
 		r.target.Image = p.Image

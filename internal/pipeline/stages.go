@@ -75,7 +75,7 @@ func (r *run) validate(ctx context.Context) (unlock func(), err error) {
 		}
 	}
 	if len(r.objs) > 0 {
-		if _, err := r.deps.Applier.Apply(ctx, r.objs, cfg.Namespace, true); err != nil {
+		if _, err := r.deps.Applier.Apply(ctx, kube.WithoutLiveJobs(ctx, r.deps.Client, cfg.Namespace, r.objs), cfg.Namespace, true); err != nil {
 			return nil, err
 		}
 	}

@@ -41,6 +41,9 @@ type Document struct {
 	Rollback *Rollback `json:"rollback,omitempty"`
 	// Result is nil until the run has finished.
 	Result *event.Result `json:"result,omitempty"`
+	// Objects are the manifests' objects with what the deploy changed and
+	// how each ended, as last reported (after a rollback, its outcome).
+	Objects []event.ObjectChange `json:"objects,omitempty"`
 	// Warnings are in the order they were emitted.
 	Warnings []Warning `json:"warnings,omitempty"`
 	// Dropped counts items left out to keep the report bounded: findings,
@@ -180,6 +183,7 @@ func (d Document) clone() Document {
 		res := cloneResult(*d.Result)
 		out.Result = &res
 	}
+	out.Objects = slices.Clone(d.Objects)
 	out.Warnings = slices.Clone(d.Warnings)
 	return out
 }

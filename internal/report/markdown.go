@@ -152,6 +152,7 @@ func renderBody(doc Document, d detail) string {
 	}
 	writePromotion(&w, doc)
 	writeStages(&w, doc, d)
+	writeObjects(&w, doc, d)
 	writeHealth(&w, doc, d)
 	writeSmoke(&w, doc, d)
 	writeTraffic(&w, doc, d)
@@ -696,6 +697,30 @@ func writeStages(w *mdWriter, doc Document, d detail) {
 		rows = append(rows, []string{md(string(s.Name), nameLimit), outcomeEmoji(s.Outcome) + " " + md(string(s.Outcome), nameLimit), dur, finding})
 	}
 	w.table([]string{"Stage", "Outcome", "Duration", "Finding"}, "..r.", rows)
+}
+
+// writeObjects lists each object of the manifests with what the deploy
+// changed and how it ended.
+func writeObjects(w *mdWriter, doc Document, d detail) {
+	if len(doc.Objects) == 0 {
+		return
+	}
+	w.line("### Objects")
+	w.blank()
+	if !d.lists {
+		w.line("%d objects left out; see the JSON report.", len(doc.Objects))
+		w.blank()
+		return
+	}
+	rows := make([][]string, 0, len(doc.Objects))
+	for _, o := range doc.Objects {
+		detail := md(o.Detail, cellLimit)
+		if !d.tables {
+			detail = md(o.Detail, 120)
+		}
+		rows = append(rows, []string{code(o.Object, nameLimit, false), md(o.Change, nameLimit), md(o.Result, nameLimit), detail})
+	}
+	w.table([]string{"Object", "Change", "Result", "Detail"}, "....", rows)
 }
 
 func modeTitle(m health.Mode) string {

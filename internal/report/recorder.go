@@ -18,6 +18,7 @@ const (
 	maxFindings   = 50
 	maxAlerts     = 100
 	maxWarnings   = 50
+	maxObjects    = 100
 	maxResults    = 8
 	maxSmoke      = 100
 	maxEvidence   = 200
@@ -160,6 +161,14 @@ func (r *Recorder) Handle(e event.Event) {
 			rb.Message = clampText(e.Message)
 		}
 		rb.Findings = r.addFindings(rb.Findings, e.Findings)
+	case event.ObjectsChanged:
+		if len(e.Objects) > maxObjects {
+			d.Dropped += len(e.Objects) - maxObjects
+		}
+		d.Objects = slices.Clone(e.Objects[:min(len(e.Objects), maxObjects)])
+		for i := range d.Objects {
+			d.Objects[i].Detail = clampText(d.Objects[i].Detail)
+		}
 	case event.Warning:
 		if e.Message != "" {
 			if len(d.Warnings) >= maxWarnings {

@@ -49,6 +49,8 @@ func scenarios() []scenario {
 		{"fail-verify", writeFailVerify},
 		{"rollback-monitor", writeRollbackMonitor},
 		{"rollback-failed", writeRollbackFailed},
+		{"fail-workload", writeFailWorkload},
+		{"fail-predeploy", writeFailPreDeploy},
 	}
 }
 
@@ -381,6 +383,59 @@ func writeFailDeploy(s *stream) {
 		Status: event.StatusFailed, FinishedAt: s.now, ActiveColor: "blue",
 		Reason:        "Deploy failed: storefront-green never became ready because image ghcr.io/acme/storefront:2.8.0-rc.1 does not exist; the Service still selects blue, so 2.7.3 kept serving.",
 		ManualCommand: "kubectl --namespace shop-staging scale deployment/storefront-green --replicas=0",
+	}})
+}
+
+// writeFailWorkload: five workloads deployed as one unit; the worker
+// crash-loops, so every workload is put back, except the migration that
+// already ran.
+func writeFailWorkload(s *stream) {
+	run := stagingRun(s.now)
+	run.Image = "ghcr.io/acme/storefront:2.9.0"
+	s.emit(event.Event{Kind: event.RunStarted, Run: &run})
+	s.start(event.Validate)
+	s.advance(1500 * time.Millisecond)
+	s.finish(event.Validate, event.Succeeded, "inputs valid, 31 permissions granted")
+	s.start(event.Deploy)
+	s.advance(41 * time.Second)
+	s.emit(event.Event{Kind: event.ObjectsChanged, Stage: event.Deploy, Objects: []event.ObjectChange{
+		{Object: "Job/migrate", Change: "replaced", Result: "kept", Detail: "completed before the other workloads: what it did cannot be undone"},
+		{Object: "Service/storefront", Change: "unchanged", Result: "applied"},
+		{Object: "Deployment/storefront", Change: "configured", Result: "undone", Detail: "back to revision 7"},
+		{Object: "Deployment/worker", Change: "configured", Result: "undone", Detail: `previous template restored (it had failed: Deployment/worker rollout failed: pods are failing: pod worker-6b6d6b4c6-xkwtb: container "worker" keeps crashing (restarted once; last exit code 2 Error))`},
+		{Object: "StatefulSet/cache", Change: "configured", Result: "undone", Detail: "previous template restored (revision cache-5d8f7c9b6)"},
+		{Object: "CronJob/report", Change: "configured", Result: "undone", Detail: "previous template restored"},
+	}})
+	s.finish(event.Deploy, event.Failed, `Deployment/worker rollout failed: pods are failing: pod worker-6b6d6b4c6-xkwtb: container "worker" keeps crashing (restarted once; last exit code 2 Error)`,
+		event.Finding{Kind: "pod", Subject: "worker-6b6d6b4c6-xkwtb", Reason: "CrashLoopBackOff", Message: `pod worker-6b6d6b4c6-xkwtb: container "worker" keeps crashing (restarted once; last exit code 2 Error)`},
+		event.Finding{Kind: "log", Subject: "worker-6b6d6b4c6-xkwtb/worker", Reason: "previous", Message: "Error: unknown flag: --no-such-flag"},
+	)
+	s.emit(event.Event{Kind: event.RunFinished, Result: &event.Result{
+		Status: event.StatusFailed, FinishedAt: s.now,
+		Reason: "Deploy failed: the worker crash-loops; every workload was put back on 2.8.4, except the migration, which completed and cannot be undone.",
+	}})
+}
+
+// writeFailPreDeploy: the pre-deploy migration fails, so nothing else is
+// applied; its log tail explains why.
+func writeFailPreDeploy(s *stream) {
+	run := stagingRun(s.now)
+	run.Image = "ghcr.io/acme/storefront:2.9.1"
+	s.emit(event.Event{Kind: event.RunStarted, Run: &run})
+	s.start(event.Validate)
+	s.advance(1400 * time.Millisecond)
+	s.finish(event.Validate, event.Succeeded, "inputs valid, 31 permissions granted")
+	s.start(event.Deploy)
+	s.advance(9 * time.Second)
+	s.emit(event.Event{Kind: event.ObjectsChanged, Stage: event.Deploy, Objects: []event.ObjectChange{
+		{Object: "Job/migrate", Change: "replaced", Result: "failed", Detail: "pre-deploy Job/migrate rollout failed: BackoffLimitExceeded (Job has reached the specified backoff limit)"},
+	}})
+	s.finish(event.Deploy, event.Failed, "pre-deploy Job/migrate rollout failed: BackoffLimitExceeded (Job has reached the specified backoff limit); nothing else was applied",
+		event.Finding{Kind: "log", Subject: "migrate-x7k2p/migrate", Reason: "current", Message: "applying 0042_add_orders_index\nERROR: relation \"orders\" does not exist\nmigration failed, rolled back transaction"},
+	)
+	s.emit(event.Event{Kind: event.RunFinished, Result: &event.Result{
+		Status: event.StatusFailed, FinishedAt: s.now,
+		Reason: "Deploy failed: the pre-deploy migration failed; nothing else was changed and 2.8.4 kept serving.",
 	}})
 }
 

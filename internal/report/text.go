@@ -164,6 +164,9 @@ func Text(doc Document) string {
 		}
 		put("finding", joinNonEmpty(" ", string(f.stage)+":", t(f.Kind), t(f.Subject), t(f.Reason)+":", t(f.Message)))
 	}
+	for _, o := range doc.Objects {
+		put("object", joinNonEmpty(" ", t(o.Object)+":", t(o.Change)+",", t(o.Result)))
+	}
 	if rb := doc.Rollback; rb != nil {
 		put("rollback", joinNonEmpty(": ", outcomeMark(rb.Outcome), t(rb.Message)))
 	}

@@ -131,6 +131,15 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 	}
 	d.Color = Other(d.PreviousColor)
 	d.Deployment = ColorDeployment(t.Deployment, d.Color)
+	w := workloads{client: b.Client, applier: b.Applier, wait: b.Wait, rec: rec}
+	if len(t.Manifests) > 0 {
+		// Migrations run first; when one fails nothing else is applied.
+		pre, rest := splitPreDeploy(t.Manifests)
+		if err := w.runPreDeploy(ctx, t, &d, pre); err != nil {
+			return d, err
+		}
+		t.Manifests = rest
+	}
 	if err := b.supersede(ctx, t, &d); err != nil {
 		return d, err
 	}
@@ -188,6 +197,13 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 			}
 			return fmt.Sprintf("%s never got traffic; %s keeps serving", d.Deployment, orNone(d.PreviousDeployment)), nil
 		})
+		if len(d.Objects) > 0 && uerr == nil {
+			wl := d.workload("Deployment/" + d.Deployment)
+			wl.Result, wl.Detail = ResultDeleted, "never got traffic"
+		}
+		if werr := w.undo(cctx, &d); werr != nil {
+			uerr = errors.Join(uerr, werr)
+		}
 		if uerr != nil {
 			return errors.Join(cause, uerr)
 		}
@@ -195,16 +211,48 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 	}
 
 	err = rec.run("create "+d.Color, func() (string, error) {
-		if err := b.apply(ctx, t, green, holder); err != nil {
+		if err := b.apply(ctx, t, &d, w, green, holder); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("%s with %s", d.Deployment, t.Image), nil
 	})
 	if err == nil {
+		// The other workloads roll beside the new color, all within the
+		// rollout timeout; they are undone with it.
+		waitCtx, stopWaits := context.WithCancel(ctx)
+		defer stopWaits()
+		colorCtx, stopColor := context.WithCancel(ctx)
+		defer stopColor()
+		collect := w.startWaits(waitCtx, &d, stopColor)
 		err = rec.run("wait "+d.Color, func() (string, error) {
-			state, err := kube.WaitRollout(ctx, b.Client, t.Namespace, d.Deployment, b.Wait)
+			state, err := kube.WaitRollout(colorCtx, b.Client, t.Namespace, d.Deployment, b.Wait)
 			return state.Message, err
 		})
+		// Stopped because another workload failed: that failure is the cause.
+		stopped := err != nil && colorCtx.Err() != nil && ctx.Err() == nil
+		if len(d.Objects) > 0 {
+			wl := d.workload("Deployment/" + d.Deployment)
+			wl.Result, wl.Detail = ResultReady, ""
+			switch {
+			case stopped:
+				wl.Result, wl.Detail = "", "stopped: another workload failed"
+				err = nil // collect returns that failure
+			case err != nil:
+				wl.Result, wl.Detail = ResultFailed, err.Error()
+				stopWaits()
+			}
+		}
+		if len(d.changed()) > 0 {
+			werr := rec.run("workloads", func() (string, error) {
+				if err := collect(); err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("%d workloads rolled out", len(d.changed())), nil
+			})
+			if err == nil {
+				err = werr
+			}
+		}
 	}
 	preview := Preview{Namespace: t.Namespace, Service: PreviewService(t.Service), Color: d.Color,
 		Deployment: d.Deployment, PreviousImage: d.PreviousImage, Selector: newSelector, Replicas: int(replicasOf(green))}
@@ -400,10 +448,17 @@ func (b *BlueGreen) Rollback(ctx context.Context, t Target, d *Deployed) error {
 		return err
 	}
 	d.Switched = false
-	return rec.run("scale down "+d.Deployment, func() (string, error) {
+	err = rec.run("scale down "+d.Deployment, func() (string, error) {
 		// A ServingError is not retried: the Service chose, and it stands.
 		return "0 replicas", patiently(func(ctx context.Context) error { return b.scaleDownIdle(ctx, t, d.Deployment) })
 	})
+	if len(d.Objects) > 0 {
+		wl := d.workload("Deployment/" + d.Deployment)
+		wl.Result, wl.Detail = ResultUndone, "traffic back on "+orNone(d.PreviousDeployment)+"; scaled to 0"
+	}
+	// The other workloads go back with the traffic.
+	werr := workloads{client: b.Client, applier: b.Applier, wait: b.Wait, rec: rec}.undo(ctx, d)
+	return errors.Join(err, werr)
 }
 
 // leftRunning finds a Deployment that an interrupted earlier run left
@@ -503,7 +558,7 @@ func (b *BlueGreen) colorDeployment(t Target, source *appsv1.Deployment, color s
 // apply applies the color's Deployment with the other manifests. An
 // autoscaler of the application in the manifests is pointed at holder, the
 // Deployment it scales until the switch moves it.
-func (b *BlueGreen) apply(ctx context.Context, t Target, dep *appsv1.Deployment, holder string) error {
+func (b *BlueGreen) apply(ctx context.Context, t Target, d *Deployed, w workloads, dep *appsv1.Deployment, holder string) error {
 	var others []*unstructured.Unstructured
 	for _, obj := range t.Manifests {
 		if (obj.GetKind() == "Deployment" && obj.GetName() == t.Deployment) || (obj.GetKind() == "Service" && obj.GetName() == t.Service) {
@@ -529,7 +584,17 @@ func (b *BlueGreen) apply(ctx context.Context, t Target, dep *appsv1.Deployment,
 	if err != nil {
 		return err
 	}
-	_, err = b.Applier.Apply(ctx, append(others, obj), t.Namespace, false)
+	if len(t.Manifests) > 0 {
+		// The other workloads are recorded before they change, to be undone
+		// with the color.
+		if others, err = w.prepare(ctx, t, d, others, func(*unstructured.Unstructured) bool { return false }); err != nil {
+			return err
+		}
+	}
+	results, err := b.Applier.Apply(ctx, append(others, obj), t.Namespace, false)
+	if len(t.Manifests) > 0 {
+		d.applied(results)
+	}
 	return err
 }
 

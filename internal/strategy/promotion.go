@@ -46,6 +46,10 @@ type Pending struct {
 	// (see TemplateFingerprint).
 	Template   string    `json:"template"`
 	VerifiedAt time.Time `json:"verifiedAt"`
+	// Workloads are the other workloads of the manifests as they were
+	// before the deploy changed them: they run before approval, and
+	// Reject puts them back.
+	Workloads []kube.WorkloadSnapshot `json:"workloads,omitempty"`
 }
 
 // RefusedError is a promote or reject that changed nothing, and why.
@@ -133,6 +137,7 @@ func (b *BlueGreen) recordPending(ctx context.Context, t Target, d *Deployed, p 
 	rec.PreviewService, rec.PreviewPort = p.Service, p.Port
 	rec.Template = TemplateFingerprint(dep)
 	rec.VerifiedAt = time.Now().UTC().Truncate(time.Second)
+	rec.Workloads = d.changed()
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return "", fmt.Errorf("encode the promotion record: %w", err)
@@ -294,6 +299,9 @@ func (b *BlueGreen) Promote(ctx context.Context, t Target) (d Deployed, p Pendin
 	if ctx.Err() != nil {
 		return d, p, fmt.Errorf("promote cancelled before the switch: %w", ctx.Err())
 	}
+	// The other workloads changed before approval; a rollback after the
+	// switch puts them back with the traffic.
+	d.restoreUnit(p.Workloads)
 	keep := func(cause error) error { return cause } // green stays, still awaiting
 	if err := b.switchTo(ctx, t, &d, svc, now, newSelector, holder, keep); err != nil {
 		return d, p, err
@@ -348,5 +356,11 @@ func (b *BlueGreen) Reject(ctx context.Context, t Target) (d Deployed, p Pending
 		}
 		return fmt.Sprintf("%s (%s) never got traffic; %s keeps serving", dep.Name, p.Image, orNone(d.PreviousDeployment)), nil
 	})
+	if err != nil {
+		return d, p, err
+	}
+	// The other workloads ran the rejected version before approval.
+	d.restoreUnit(p.Workloads)
+	err = workloads{client: b.Client, applier: b.Applier, wait: b.Wait, rec: rec}.undo(ctx, &d)
 	return d, p, err
 }

@@ -50,13 +50,27 @@ func (r *Rolling) Deploy(ctx context.Context, t Target) (Deployed, error) {
 	if d.Autoscaler != "" && t.Replicas > 0 {
 		d.Warnings = append(d.Warnings, replicasWarning(t, d.Autoscaler, t.Deployment))
 	}
+	w := workloads{client: r.Client, applier: r.Applier, wait: r.Wait, rec: rec}
+	if len(t.Manifests) > 0 {
+		// Migrations run first; when one fails nothing else is applied.
+		pre, rest := splitPreDeploy(t.Manifests)
+		if err := w.runPreDeploy(ctx, t, &d, pre); err != nil {
+			return d, err
+		}
+		t.Manifests = rest
+	}
+	target := "Deployment/" + t.Deployment
 	err = rec.run("apply", func() (string, error) {
 		if len(t.Manifests) > 0 {
 			objs, err := r.replicasSet(ctx, t, scaled)
 			if err != nil {
 				return "", err
 			}
+			if objs, err = w.prepare(ctx, t, &d, objs, func(o *unstructured.Unstructured) bool { return isApp(o, t) }); err != nil {
+				return "", err
+			}
 			results, err := r.Applier.Apply(ctx, objs, t.Namespace, false)
+			d.applied(results)
 			if err != nil {
 				return "", err
 			}
@@ -87,27 +101,92 @@ func (r *Rolling) Deploy(ctx context.Context, t Target) (Deployed, error) {
 		return fmt.Sprintf("image %s → %s", change.Previous, t.Image), nil
 	})
 	if err != nil {
+		// Part of the manifests may have been applied: put back what was.
+		cctx, cancel := detached(ctx)
+		defer cancel()
+		if uerr := w.undo(cctx, &d); uerr != nil {
+			return d, errors.Join(err, fmt.Errorf("undo failed, the previous version may not be serving: %w", uerr))
+		}
 		return d, err
 	}
+	// The other workloads roll beside the application's Deployment, all
+	// within the rollout timeout.
+	waitCtx, stopWaits := context.WithCancel(ctx)
+	defer stopWaits()
+	rolloutCtx, stopRollout := context.WithCancel(ctx)
+	defer stopRollout()
+	collect := w.startWaits(waitCtx, &d, stopRollout)
 	err = rec.run("rollout", func() (string, error) {
-		state, err := kube.WaitRollout(ctx, r.Client, t.Namespace, t.Deployment, r.Wait)
+		state, err := kube.WaitRollout(rolloutCtx, r.Client, t.Namespace, t.Deployment, r.Wait)
 		return state.Message, err
 	})
+	// Stopped because another workload failed: that failure is the cause.
+	stopped := err != nil && rolloutCtx.Err() != nil && ctx.Err() == nil
 	if after, gerr := r.Client.AppsV1().Deployments(t.Namespace).Get(context.WithoutCancel(ctx), t.Deployment, metav1.GetOptions{}); gerr == nil {
 		d.Revision = revisionOf(after.Annotations)
+	}
+	if len(d.Objects) > 0 {
+		wl := d.workload(target)
+		wl.Result, wl.Detail = ResultReady, ""
+		switch {
+		case stopped:
+			wl.Result, wl.Detail = "", "stopped: another workload failed"
+			err = nil // collect returns that failure
+		case err != nil:
+			wl.Result, wl.Detail = ResultFailed, err.Error()
+			stopWaits() // the unit failed: its other workloads are undone anyway
+		}
+	}
+	if len(d.changed()) > 0 {
+		werr := rec.run("workloads", func() (string, error) {
+			if err := collect(); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%d workloads rolled out", len(d.changed())), nil
+		})
+		if err == nil {
+			err = werr
+		}
 	}
 	if err == nil {
 		return d, nil
 	}
-	if d.Unchanged || d.PreviousRevision == 0 {
-		return d, err // nothing ran before: nothing to undo to
-	}
 	cctx, cancel := detached(ctx)
 	defer cancel()
-	if uerr := r.undo(cctx, t, &d, rec); uerr != nil {
+	if uerr := r.undoAll(cctx, t, &d, rec); uerr != nil {
 		return d, errors.Join(err, fmt.Errorf("undo failed, the previous version may not be serving: %w", uerr))
 	}
 	return d, err
+}
+
+// isApp tells the application's own Deployment among the manifests.
+func isApp(o *unstructured.Unstructured, t Target) bool {
+	return kube.WorkloadKind(o) == "Deployment" && o.GetName() == t.Deployment && namespaceOf(o, t.Namespace) == t.Namespace
+}
+
+// undoAll undoes the other workloads and, when this deploy rolled it, the
+// application's Deployment.
+func (r *Rolling) undoAll(ctx context.Context, t Target, d *Deployed, rec stepRecorder) error {
+	w := workloads{client: r.Client, applier: r.Applier, wait: r.Wait, rec: rec}
+	var errs []error
+	if err := w.undo(ctx, d); err != nil {
+		errs = append(errs, err)
+	}
+	if d.PreviousRevision != 0 && d.Revision != d.PreviousRevision && !d.Unchanged {
+		err := r.undo(ctx, t, d, rec)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if len(d.Objects) > 0 {
+			wl := d.workload("Deployment/" + t.Deployment)
+			if err != nil {
+				wl.Result, wl.Detail = ResultUndoFailed, err.Error()
+			} else {
+				wl.Result, wl.Detail = ResultUndone, fmt.Sprintf("back to revision %d", d.PreviousRevision)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // replicasSet returns the manifests to apply: a Deployment that an
@@ -154,7 +233,7 @@ func (r *Rolling) Rollback(ctx context.Context, t Target, d *Deployed) error {
 	if d.PreviousRevision == 0 {
 		return fmt.Errorf("roll back deployment %s/%s: no revision ran before this deploy", t.Namespace, t.Deployment)
 	}
-	return r.undo(ctx, t, d, stepRecorder{d: d, onStep: r.OnStep})
+	return r.undoAll(ctx, t, d, stepRecorder{d: d, onStep: r.OnStep})
 }
 
 func (r *Rolling) undo(ctx context.Context, t Target, d *Deployed, rec stepRecorder) error {

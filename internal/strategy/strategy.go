@@ -102,6 +102,13 @@ type Deployed struct {
 	Warnings []string `json:"warnings,omitempty"`
 
 	Steps []Step `json:"steps,omitempty"`
+
+	// Objects lists each object of the manifests with what the deploy
+	// changed and how it ended.
+	Objects []ObjectResult `json:"objects,omitempty"`
+	// unit holds what the workloads beside the application's Deployment
+	// were before the deploy, to undo them together.
+	unit []kube.WorkloadSnapshot
 }
 
 // Strategy deploys, finishes and rolls back.
