@@ -47,9 +47,8 @@ func CurrentPodSelector(ctx context.Context, client kubernetes.Interface, namesp
 	return sel, rs.Name, nil
 }
 
-// PodNames lists the names of the pods in namespace whose labels include
-// selector.
-func PodNames(ctx context.Context, client kubernetes.Interface, namespace string, selector map[string]string) ([]string, error) {
+// ListPods lists the pods in namespace whose labels include selector.
+func ListPods(ctx context.Context, client kubernetes.Interface, namespace string, selector map[string]string) ([]corev1.Pod, error) {
 	sel := labels.SelectorFromSet(selector).String()
 	var list *corev1.PodList
 	err := Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
@@ -60,11 +59,7 @@ func PodNames(ctx context.Context, client kubernetes.Interface, namespace string
 	if err != nil {
 		return nil, fmt.Errorf("list the pods of %s in %s: %w", sel, namespace, ClassifyAPIError(err))
 	}
-	names := make([]string, len(list.Items))
-	for i, p := range list.Items {
-		names[i] = p.Name
-	}
-	return names, nil
+	return list.Items, nil
 }
 
 // currentReplicaSet is the ReplicaSet the Deployment owns whose revision is

@@ -98,6 +98,9 @@ type Traffic struct {
 	// judged, if it was not.
 	Last     RequestWindow `json:"last"`
 	LastNote string        `json:"last_note,omitempty"`
+
+	// counted is the end of the time the totals already cover.
+	counted time.Time
 }
 
 // add folds in one window and its judgement.
@@ -112,9 +115,19 @@ func (t *Traffic) add(w RequestWindow, note string) {
 		return
 	}
 	t.Windows++
-	t.Requests += w.Requests
-	t.Errors += w.Errors
-	t.Seconds += max(w.End.Sub(w.Start).Seconds(), 0)
+	// A window that overlaps the last one (a Prometheus range longer than
+	// the interval) adds only its new part, pro rata, so the totals count
+	// each second once.
+	span := w.End.Sub(w.Start)
+	fresh := w.End.Sub(later(w.Start, t.counted))
+	share := 1.0
+	if span > 0 && fresh < span {
+		share = max(fresh.Seconds(), 0) / span.Seconds()
+	}
+	t.counted = later(t.counted, w.End)
+	t.Requests += w.Requests * share
+	t.Errors += w.Errors * share
+	t.Seconds += max(span.Seconds(), 0) * share
 	if t.Seconds > 0 {
 		t.Throughput = t.Requests / t.Seconds
 	}
@@ -130,6 +143,13 @@ func (t *Traffic) add(w RequestWindow, note string) {
 		t.P95, t.HasLatency = w.P95, true
 		t.MaxP95 = max(t.MaxP95, w.P95)
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // EvaluateRequests applies the response-time and error-rate rules to one

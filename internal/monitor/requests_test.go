@@ -245,3 +245,17 @@ func TestPrometheusUnreachableIsAFindingNeverAFailure(t *testing.T) {
 	assert.GreaterOrEqual(t, res.Traffic.Unread, 5)
 	assert.Contains(t, res.Findings, "prometheus: unreachable")
 }
+
+func TestPrometheusOverlappingWindowsCountEachSecondOnce(t *testing.T) {
+	t.Parallel()
+	var tr Traffic
+	w1 := RequestWindow{Start: t0, End: t0.Add(60 * time.Second), Requests: 600, Errors: 60}
+	w2 := RequestWindow{Start: t0.Add(time.Second), End: t0.Add(61 * time.Second), Requests: 600, Errors: 60}
+	tr.add(w1, "")
+	tr.add(w2, "")
+	assert.Equal(t, 2, tr.Windows)
+	assert.InDelta(t, 610.0, tr.Requests, 1e-9, "the second window adds only its last second")
+	assert.InDelta(t, 61.0, tr.Seconds, 1e-9)
+	assert.InDelta(t, 10.0, tr.Throughput, 1e-9)
+	assert.InDelta(t, 0.1, tr.ErrorRate, 1e-9)
+}

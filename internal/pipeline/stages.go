@@ -486,7 +486,20 @@ func (r *run) prometheus(ctx context.Context, timeout time.Duration) monitor.Req
 	src := &promsource.Source{
 		URL: r.cfg.PrometheusURL, Token: r.cfg.PrometheusToken.Reveal(), Queries: q,
 		Window: max(r.cfg.MonitorInterval, MinPrometheusWindow), Timeout: timeout, Now: r.deps.Now,
-		Pods: func(ctx context.Context) ([]string, error) { return kube.PodNames(ctx, client, ns, sel) },
+		Pods: func(ctx context.Context) ([]promsource.Pod, error) {
+			pods, err := kube.ListPods(ctx, client, ns, sel)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]promsource.Pod, len(pods))
+			for i, p := range pods {
+				out[i] = promsource.Pod{Name: p.Name, Started: p.CreationTimestamp.Time}
+				if p.Status.StartTime != nil {
+					out[i].Started = p.Status.StartTime.Time
+				}
+			}
+			return out, nil
+		},
 	}
 	return func(ctx context.Context) monitor.RequestWindow { return PrometheusWindowOf(src.Next(ctx)) }
 }

@@ -36,6 +36,15 @@ type Window struct {
 	Findings []string
 }
 
+// Pod is one pod whose requests are judged.
+type Pod struct {
+	Name string
+	// Started is when it started: a window never reaches before the
+	// first pod's start, so a young version's rate is not diluted by time
+	// it did not exist.
+	Started time.Time
+}
+
 // maxBody bounds what is read of one answer: an instant query of one
 // summed series is a few hundred bytes.
 const maxBody = 1 << 20
@@ -52,8 +61,8 @@ type Source struct {
 	Queries Queries
 	// Window is the range every query covers, ending at Now.
 	Window time.Duration
-	// Pods lists the names of the pods to judge.
-	Pods func(ctx context.Context) ([]string, error)
+	// Pods lists the pods to judge.
+	Pods func(ctx context.Context) ([]Pod, error)
 	// Client sends the queries (http.DefaultClient when nil); Timeout
 	// bounds each one.
 	Client  *http.Client
@@ -71,12 +80,23 @@ type Source struct {
 func (s *Source) Next(ctx context.Context) Window {
 	now := s.Now()
 	w := Window{Start: now.Add(-s.Window), End: now}
-	pods, err := s.Pods(ctx)
+	list, err := s.Pods(ctx)
 	if err != nil {
 		return s.unread(w, fmt.Sprintf("list the new version's pods to query: %v", err))
 	}
-	if len(pods) == 0 {
+	if len(list) == 0 {
 		return s.unread(w, "the new version has no pods to query yet")
+	}
+	pods := make([]string, len(list))
+	first := now
+	for i, p := range list {
+		pods[i] = p.Name
+		if !p.Started.IsZero() && p.Started.Before(first) {
+			first = p.Started
+		}
+	}
+	if first.After(w.Start) {
+		w.Start = first
 	}
 	w.Pods = len(pods)
 

@@ -74,8 +74,8 @@ func newSource(t *testing.T, api http.Handler) (*Source, string) {
 	return &Source{
 		URL: srv.URL + "/prom/", Token: token, Window: 30 * time.Second,
 		Queries: DefaultQueries("http_requests_total", "status", "http_request_duration_seconds"),
-		Pods: func(context.Context) ([]string, error) {
-			return []string{"podinfo-7d9f-abcde", "podinfo-7d9f-fghij"}, nil
+		Pods: func(context.Context) ([]Pod, error) {
+			return []Pod{{Name: "podinfo-7d9f-abcde", Started: t0.Add(-time.Hour)}, {Name: "podinfo-7d9f-fghij"}}, nil
 		},
 		Timeout: 2 * time.Second, Now: func() time.Time { return t0 },
 	}, srv.URL
@@ -109,7 +109,15 @@ func TestPrometheusWindowFromTheAPI(t *testing.T) {
 	assert.Equal(t, t0.Add(-30*time.Second), w.Start)
 	assert.Equal(t, t0, w.End)
 
-	require.Len(t, api.queries, 3, "three instant queries per interval")
+	young := s.Pods
+	s.Pods = func(ctx context.Context) ([]Pod, error) {
+		return []Pod{{Name: "podinfo-7d9f-abcde", Started: t0.Add(-10 * time.Second)}}, nil
+	}
+	w = s.Next(t.Context())
+	assert.Equal(t, t0.Add(-10*time.Second), w.Start, "a window reaches no further back than the oldest pod's start")
+	s.Pods = young
+
+	require.Len(t, api.queries, 6, "three instant queries per interval, two intervals")
 	assert.Contains(t, api.queries[0], `pod=~"podinfo-7d9f-abcde|podinfo-7d9f-fghij"`)
 	for _, a := range api.auth {
 		assert.Equal(t, "Bearer "+token, a)
@@ -238,11 +246,11 @@ func TestPrometheusPodsTrouble(t *testing.T) {
 	t.Parallel()
 	api := &fakeAPI{answer: healthy}
 	s, _ := newSource(t, api)
-	s.Pods = func(context.Context) ([]string, error) { return nil, nil }
+	s.Pods = func(context.Context) ([]Pod, error) { return nil, nil }
 	w := s.Next(t.Context())
 	assert.True(t, w.Unread)
 	assert.Equal(t, []string{"the new version has no pods to query yet"}, w.Findings)
-	s.Pods = func(context.Context) ([]string, error) { return nil, errors.New("forbidden") }
+	s.Pods = func(context.Context) ([]Pod, error) { return nil, errors.New("forbidden") }
 	w = s.Next(t.Context())
 	assert.Equal(t, []string{"list the new version's pods to query: forbidden"}, w.Findings)
 	assert.Empty(t, api.queries, "no query without pods: an empty regex would match every pod")
