@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ebeautything/greenlight/internal/config"
@@ -493,15 +494,26 @@ func (r *run) prometheus(ctx context.Context, timeout time.Duration) monitor.Req
 			}
 			out := make([]promsource.Pod, len(pods))
 			for i, p := range pods {
-				out[i] = promsource.Pod{Name: p.Name, Started: p.CreationTimestamp.Time}
-				if p.Status.StartTime != nil {
-					out[i].Started = p.Status.StartTime.Time
-				}
+				out[i] = promsource.Pod{Name: p.Name, Started: servingSince(p)}
 			}
 			return out, nil
 		},
 	}
 	return func(ctx context.Context) monitor.RequestWindow { return PrometheusWindowOf(src.Next(ctx)) }
+}
+
+// servingSince is when a pod could first have served traffic: when it
+// turned ready, else when it started. Pure.
+func servingSince(p corev1.Pod) time.Time {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() {
+			return c.LastTransitionTime.Time
+		}
+	}
+	if p.Status.StartTime != nil {
+		return p.Status.StartTime.Time
+	}
+	return p.CreationTimestamp.Time
 }
 
 // PrometheusWindowOf is a window of Prometheus's figures as the monitor

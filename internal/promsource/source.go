@@ -39,9 +39,9 @@ type Window struct {
 // Pod is one pod whose requests are judged.
 type Pod struct {
 	Name string
-	// Started is when it started: a window never reaches before the
-	// first pod's start, so a young version's rate is not diluted by time
-	// it did not exist.
+	// Started is when it could first serve (turned ready): a window never
+	// reaches before the first pod's, so a young version's rate is not
+	// diluted by time it did not serve.
 	Started time.Time
 }
 
