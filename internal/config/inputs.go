@@ -544,7 +544,7 @@ func Names() []Input {
 		},
 		{
 			Name:        "prometheus-error-query",
-			Description: "PromQL giving the new version's share of 5xx answers (0 to 1). {{pods}} becomes a regex of the new version's pod names and {{window}} the range, such as 30s. Empty builds it from metrics-requests and metrics-status-label over the pod label.",
+			Description: "PromQL giving the new version's share of 5xx answers (0 to 1). {{pods}} becomes a regex of the new version's pod names and {{window}} the range in seconds, such as 60s. Empty builds it from metrics-requests and metrics-status-label over the pod label.",
 			Accepted:    "a PromQL expression containing {{pods}}",
 			Kind:        KindString,
 			InFile:      true,
