@@ -68,8 +68,9 @@ func prometheusInputs(in map[string]string, promURL string) map[string]string {
 // TestPodinfoPrometheusJudgesRealTraffic: podinfo under the same load
 // before and after, judged through a real Prometheus scraping it: a
 // healthy release passes with Prometheus's figures in the outputs and the
-// summary (the token sent, never shown); with a wrong token the release
-// still passes and the refusal is a finding.
+// summary (the token sent, never shown); with the pods' own metrics too,
+// both sources are judged and shown; with a wrong token the release still
+// passes and the refusal is a finding.
 func TestPodinfoPrometheusJudgesRealTraffic(t *testing.T) {
 	t.Parallel()
 	apps := publicApps(t)
@@ -102,8 +103,22 @@ func TestPodinfoPrometheusJudgesRealTraffic(t *testing.T) {
 	assert.Contains(t, healthy.stdout, "prometheus: ")
 	e.assertNoSecrets(t, healthy, in) // the token carries the marker the sweep looks for
 
-	in["prometheus-token"] = secretMarker + "-wrong-token-0000"
+	// Both sources at once: each judged and shown, the outputs the pods'.
+	in["metrics-path"] = "/metrics"
+	in["metrics-port"] = "http-metrics"
 	in["image"] = podinfoSHA1
+	in["monitor-duration"] = "10s"
+	both := e.runAction(t, in, "")
+	require.Equal(t, 0, both.code)
+	assert.Contains(t, both.summary, "Requests the pods served, from their own metrics")
+	assert.Contains(t, both.summary, "Requests the pods served, as Prometheus counts them")
+	assert.Regexp(t, `monitor: .*; pod metrics: .*; prometheus: `, both.stdout, "the monitor's finding lists every source")
+	assert.NotEmpty(t, both.outputs["throughput-rps"])
+	delete(in, "metrics-path")
+	delete(in, "metrics-port")
+
+	in["prometheus-token"] = secretMarker + "-wrong-token-0000"
+	in["image"] = podinfoSHA2
 	in["monitor-duration"] = "6s"
 	refused := e.runAction(t, in, "")
 	require.Equal(t, 0, refused.code, "a Prometheus refusing the token never fails the app")
