@@ -219,6 +219,14 @@ type Config struct {
 	MetricsStatusLabel string `json:"metrics-status-label"`
 	// MinRequests is how many requests a metrics window needs to be judged.
 	MinRequests int `json:"min-requests"`
+	// PrometheusURL is the team's Prometheus; empty queries none.
+	PrometheusURL string `json:"prometheus-url,omitempty"`
+	// PrometheusToken is sent to it as a bearer token.
+	PrometheusToken Secret `json:"prometheus-token"`
+	// PrometheusErrorQuery and PrometheusLatencyQuery replace the default
+	// queries; empty builds them from the metric names.
+	PrometheusErrorQuery   string `json:"prometheus-error-query,omitempty"`
+	PrometheusLatencyQuery string `json:"prometheus-latency-query,omitempty"`
 	// AutoRollback lets a failed verification or monitor verdict roll back.
 	AutoRollback bool `json:"auto-rollback"`
 	// GitHubToken authenticates commit statuses and Deployments.
@@ -263,6 +271,7 @@ func (c Config) Secrets() []string {
 	}
 	for _, s := range []Secret{
 		c.HealthCheckToken,
+		c.PrometheusToken,
 		c.GitHubToken,
 		c.SlackWebhookURL,
 		c.AlertWebhookURL,

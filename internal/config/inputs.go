@@ -542,6 +542,37 @@ func Names() []Input {
 			set:         count(func(c *Config) *int { return &c.MinRequests }, 1, math.MaxInt32),
 		},
 		{
+			Name:        "prometheus-url",
+			Description: "Base URL of the team's Prometheus HTTP API (the part before /api/v1). When set, monitoring also judges the new version's requests as that Prometheus counts them, queried every monitor-interval over the pods' `pod` label: throughput, 5xx share and p95 latency, by the same thresholds as the probes. An unreachable or failing Prometheus is reported and never fails the release. Empty queries no Prometheus.",
+			Accepted:    "an http:// or https:// URL without a query, fragment or credentials, such as https://prometheus.example.com",
+			Kind:        KindString,
+			InFile:      true,
+			set:         text(func(c *Config) *string { return &c.PrometheusURL }, checkPrometheusURL),
+		},
+		{
+			Name:        "prometheus-token",
+			Description: "Bearer token sent to prometheus-url. Pass it from a GitHub secret; it is masked in logs.",
+			Accepted:    "a token without spaces",
+			Kind:        KindSecret,
+			set:         secret(func(c *Config) *Secret { return &c.PrometheusToken }, checkToken),
+		},
+		{
+			Name:        "prometheus-error-query",
+			Description: "PromQL giving the new version's share of 5xx answers (0 to 1). {{pods}} becomes a regex of the new version's pod names and {{window}} the range in seconds, such as 60s. Empty builds it from metrics-requests and metrics-status-label over the pod label.",
+			Accepted:    "a PromQL expression containing {{pods}}",
+			Kind:        KindString,
+			InFile:      true,
+			set:         text(func(c *Config) *string { return &c.PrometheusErrorQuery }, checkPromQL),
+		},
+		{
+			Name:        "prometheus-latency-query",
+			Description: "PromQL giving the new version's p95 response time in seconds. {{pods}} and {{window}} are replaced as in prometheus-error-query. Empty builds histogram_quantile(0.95, ...) from metrics-duration's buckets over the pod label.",
+			Accepted:    "a PromQL expression containing {{pods}}",
+			Kind:        KindString,
+			InFile:      true,
+			set:         text(func(c *Config) *string { return &c.PrometheusLatencyQuery }, checkPromQL),
+		},
+		{
 			Name:        "auto-rollback",
 			Description: "Roll back by itself when verification fails or monitoring reaches a rollback threshold.",
 			Default:     "true",
@@ -802,6 +833,24 @@ func list(field func(*Config) *[]string, check func(string) string) func(*Config
 func checkWebhookURL(v string) string {
 	_, p := parseHTTPURL(v)
 	return p
+}
+
+// checkPrometheusURL accepts the base of a Prometheus HTTP API.
+func checkPrometheusURL(v string) string {
+	if v == "" {
+		return ""
+	}
+	_, p := parseEnvironmentURL(v)
+	return p
+}
+
+// checkPromQL requires the pod placeholder, without which a query would
+// judge every pod Prometheus knows instead of the new version's.
+func checkPromQL(v string) string {
+	if v != "" && !strings.Contains(v, "{{pods}}") {
+		return "does not contain {{pods}}, so it would not be limited to the new version's pods"
+	}
+	return ""
 }
 
 // checkToken refuses tokens that would break an Authorization header,

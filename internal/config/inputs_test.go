@@ -48,7 +48,7 @@ func TestNamesCoverConfig(t *testing.T) {
 	for _, i := range Names() {
 		in[i.Name] = ""
 	}
-	assert.Len(t, in, 57)
+	assert.Len(t, in, 61)
 	assert.Contains(t, in, "replicas")
 	for _, name := range []string{
 		"environment", "kubeconfig", "context", "auth", "audience", "server", "certificate-authority-data", "namespace", "deployment", "container", "image", "manifests",

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -198,6 +200,11 @@ func crossCheck(c *Config, failed map[string]bool, ins []Input) []*InputError {
 			c.RollbackConsecutiveFailures, c.AlertConsecutiveFailures),
 			fmt.Sprintf("a whole number at or above alert-consecutive-failures (%d)", c.AlertConsecutiveFailures))
 	}
+	if c.PrometheusToken != "" && c.PrometheusURL != "" && ok("prometheus-url", "prometheus-token") {
+		if u, err := url.Parse(c.PrometheusURL); err == nil && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			add("prometheus-url", "is an http:// URL of a host other than this machine, and a bearer token is never sent in the clear", "an https:// URL when prometheus-token is set")
+		}
+	}
 	if c.MonitorDuration > 0 && c.MonitorInterval > c.MonitorDuration && ok("monitor-duration", "monitor-interval") {
 		add("monitor-interval", fmt.Sprintf("%s is longer than monitor-duration %s, so not one probe would run", c.MonitorInterval, c.MonitorDuration),
 			fmt.Sprintf("a duration of at least 100ms and at most monitor-duration (%s)", c.MonitorDuration))
@@ -232,4 +239,13 @@ func containsAny(v string, secrets []string) bool {
 		}
 	}
 	return false
+}
+
+// loopbackHost reports whether host names this machine.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -6,7 +6,9 @@ import (
 	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -43,6 +45,21 @@ func CurrentPodSelector(ctx context.Context, client kubernetes.Interface, namesp
 	sel := maps.Clone(d.Spec.Selector.MatchLabels)
 	sel[appsv1.DefaultDeploymentUniqueLabelKey] = rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
 	return sel, rs.Name, nil
+}
+
+// ListPods lists the pods in namespace whose labels include selector.
+func ListPods(ctx context.Context, client kubernetes.Interface, namespace string, selector map[string]string) ([]corev1.Pod, error) {
+	sel := labels.SelectorFromSet(selector).String()
+	var list *corev1.PodList
+	err := Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
+		var lerr error
+		list, lerr = client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		return lerr
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the pods of %s in %s: %w", sel, namespace, ClassifyAPIError(err))
+	}
+	return list.Items, nil
 }
 
 // currentReplicaSet is the ReplicaSet the Deployment owns whose revision is

@@ -14,6 +14,9 @@ const (
 	SourceProbes Source = "probes"
 	// SourcePodMetrics is the serving pods' own request metrics.
 	SourcePodMetrics Source = "pod metrics"
+	// SourcePrometheus is the team's Prometheus, queried for the new
+	// version's pods.
+	SourcePrometheus Source = "prometheus"
 )
 
 // DefaultMinRequests is how many requests a window needs before the
@@ -24,6 +27,8 @@ const DefaultMinRequests = 20
 // served between two readings: a second source of figures beside the
 // probes, read by an edge package that the monitor never sees.
 type RequestWindow struct {
+	// Source names where the window came from; Run fills it in.
+	Source Source `json:"source,omitempty"`
 	// Start and End bound the window.
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
@@ -38,6 +43,9 @@ type RequestWindow struct {
 	HasLatency bool          `json:"has_latency"`
 	// Baseline marks a first reading: there is no window to judge yet.
 	Baseline bool `json:"baseline,omitempty"`
+	// Unread marks a window the source could not read at all (its
+	// Findings say why): nothing is known about the app in it.
+	Unread bool `json:"unread,omitempty"`
 	// Findings are the source's news about itself (a pod's metrics
 	// endpoint silent, a counter reset, pods coming and going); none of
 	// them counts for or against the app.
@@ -56,13 +64,24 @@ func (w RequestWindow) Throughput() float64 {
 // own trouble in Findings rather than fail.
 type RequestSource func(ctx context.Context) RequestWindow
 
+// NamedSource is one request source and the name its verdicts carry.
+// Every source is judged by the same rules.
+type NamedSource struct {
+	Name Source
+	Read RequestSource
+}
+
 // Traffic is the request source's figures so far, beside the probes'.
 type Traffic struct {
+	// Source names whose figures these are.
+	Source Source `json:"source,omitempty"`
 	// Windows counts the windows read after the baseline; Judged how many
 	// had enough requests for the rules, TooLittle how many did not.
 	Windows   int `json:"windows"`
 	Judged    int `json:"judged"`
 	TooLittle int `json:"too_little"`
+	// Unread counts the windows the source could not read.
+	Unread int `json:"unread,omitempty"`
 	// Requests, Errors and Seconds add up every window.
 	Requests float64 `json:"requests"`
 	Errors   float64 `json:"errors"`
@@ -79,6 +98,9 @@ type Traffic struct {
 	// judged, if it was not.
 	Last     RequestWindow `json:"last"`
 	LastNote string        `json:"last_note,omitempty"`
+
+	// counted is the end of the time the totals already cover.
+	counted time.Time
 }
 
 // add folds in one window and its judgement.
@@ -88,10 +110,24 @@ func (t *Traffic) add(w RequestWindow, note string) {
 	if w.Baseline {
 		return
 	}
+	if w.Unread {
+		t.Unread++
+		return
+	}
 	t.Windows++
-	t.Requests += w.Requests
-	t.Errors += w.Errors
-	t.Seconds += max(w.End.Sub(w.Start).Seconds(), 0)
+	// A window that overlaps the last one (a Prometheus range longer than
+	// the interval) adds only its new part, pro rata, so the totals count
+	// each second once.
+	span := w.End.Sub(w.Start)
+	fresh := w.End.Sub(later(w.Start, t.counted))
+	share := 1.0
+	if span > 0 && fresh < span {
+		share = max(fresh.Seconds(), 0) / span.Seconds()
+	}
+	t.counted = later(t.counted, w.End)
+	t.Requests += w.Requests * share
+	t.Errors += w.Errors * share
+	t.Seconds += max(span.Seconds(), 0) * share
 	if t.Seconds > 0 {
 		t.Throughput = t.Requests / t.Seconds
 	}
@@ -109,40 +145,52 @@ func (t *Traffic) add(w RequestWindow, note string) {
 	}
 }
 
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // EvaluateRequests applies the response-time and error-rate rules to one
-// window of the pods' requests. A baseline or a window with fewer than
-// MinRequests requests is not judged: note says so and no verdict comes
-// back, so a quiet minute neither passes nor fails a release. Pure.
-func EvaluateRequests(w RequestWindow, r Rules) (verdicts []Verdict, note string) {
+// window of requests from source src, and every verdict names src. A
+// baseline, an unread window or a window with fewer than MinRequests
+// requests is not judged: note says so and no verdict comes back, so a
+// quiet minute or a source in trouble neither passes nor fails a release.
+// Pure.
+func EvaluateRequests(w RequestWindow, src Source, r Rules) (verdicts []Verdict, note string) {
 	if w.Baseline {
-		return nil, "first reading of the pods' metrics: a baseline, nothing to judge yet"
+		return nil, fmt.Sprintf("first reading (%s): a baseline, nothing to judge yet", src)
+	}
+	if w.Unread {
+		return nil, fmt.Sprintf("%s could not be read: nothing to judge in this window", src)
 	}
 	need := r.MinRequests
 	if need <= 0 {
 		need = DefaultMinRequests
 	}
 	if w.Requests < float64(need) {
-		return nil, fmt.Sprintf("too little traffic to judge: %.0f requests in the last %s, %d needed", w.Requests, roundDuration(w.End.Sub(w.Start)), need)
+		return nil, fmt.Sprintf("too little traffic to judge: %.0f requests in the last %s, %d needed (%s)", w.Requests, roundDuration(w.End.Sub(w.Start)), need, src)
 	}
 	n := int(w.Requests)
 	span := roundDuration(w.End.Sub(w.Start))
 	if w.HasLatency {
 		if a, thr, ok := aboveDuration(w.P95, r.AlertResponseTime, r.RollbackResponseTime); ok {
 			verdicts = append(verdicts, Verdict{
-				Rule: RuleResponseTime, Source: SourcePodMetrics, Action: a,
+				Rule: RuleResponseTime, Source: src, Action: a,
 				Observed: w.P95.Seconds(), Threshold: thr.Seconds(), Unit: "seconds", Samples: n,
-				Message: fmt.Sprintf("p95 response time %s of the %d requests the pods served in the last %s (pod metrics) is above the %s threshold %s",
-					readableAbove(w.P95, thr), n, span, a, roundDuration(thr)),
+				Message: fmt.Sprintf("p95 response time %s of the %d requests the pods served in the last %s (%s) is above the %s threshold %s",
+					readableAbove(w.P95, thr), n, span, src, a, roundDuration(thr)),
 			})
 		}
 	}
 	rate := w.Errors / w.Requests
 	if a, thr, ok := aboveFloat(rate, r.AlertErrorRate, r.RollbackErrorRate); ok {
 		verdicts = append(verdicts, Verdict{
-			Rule: RuleErrorRate, Source: SourcePodMetrics, Action: a,
+			Rule: RuleErrorRate, Source: src, Action: a,
 			Observed: rate, Threshold: thr, Unit: "ratio", Samples: n,
-			Message: fmt.Sprintf("5xx share %s of the %d requests the pods served in the last %s (pod metrics) is above the %s threshold %s",
-				observedPercent(rate, thr), n, span, a, percent(thr)),
+			Message: fmt.Sprintf("5xx share %s of the %d requests the pods served in the last %s (%s) is above the %s threshold %s",
+				observedPercent(rate, thr), n, span, src, a, percent(thr)),
 		})
 	}
 	return verdicts, ""

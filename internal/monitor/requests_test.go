@@ -42,7 +42,7 @@ func TestMetricsEvaluateRequests(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			vs, note := EvaluateRequests(tc.w, rules)
+			vs, note := EvaluateRequests(tc.w, SourcePodMetrics, rules)
 			if tc.noteHas != "" {
 				assert.Contains(t, note, tc.noteHas)
 				assert.Empty(t, vs, "an unjudged window neither passes nor fails")
@@ -61,7 +61,7 @@ func TestMetricsEvaluateRequests(t *testing.T) {
 		})
 	}
 
-	vs, note := EvaluateRequests(win(10, 5, 5, 0), Rules{MinRequests: 5, RollbackErrorRate: 0.25})
+	vs, note := EvaluateRequests(win(10, 5, 5, 0), SourcePodMetrics, Rules{MinRequests: 5, RollbackErrorRate: 0.25})
 	assert.Empty(t, note, "min requests is configurable")
 	require.Len(t, vs, 1)
 	assert.Equal(t, Rollback, vs[0].Action)
@@ -106,7 +106,7 @@ func runWithRequests(t *testing.T, opts Options, probe Prober) (Result, *recorde
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { clk.drive(opts.Interval, 2, rec.samples, done) })
+	wg.Go(func() { clk.drive(opts.Interval, 1+len(opts.Sources), rec.samples, done) })
 	res := Run(t.Context(), opts, probe, on)
 	close(done)
 	wg.Wait()
@@ -117,7 +117,7 @@ func TestMetricsRollBackBeforeProbesReachMinSamples(t *testing.T) {
 	t.Parallel()
 	opts := Options{
 		Endpoints: []string{"/healthz"}, Interval: 10 * time.Second, Duration: time.Hour, Rules: DefaultRules(),
-		Requests: sliceSource(RequestWindow{Baseline: true}, win(10, 300, 20, 50*time.Millisecond), win(20, 300, 90, 50*time.Millisecond)),
+		Sources: []NamedSource{{Name: SourcePodMetrics, Read: sliceSource(RequestWindow{Baseline: true}, win(10, 300, 20, 50*time.Millisecond), win(20, 300, 90, 50*time.Millisecond))}},
 	}
 	res, rec := runWithRequests(t, opts, patternProber(func(int) bool { return false }))
 	require.NotNil(t, res.Rollback)
@@ -155,7 +155,7 @@ func TestMetricsTooLittleTrafficIsReportedNotJudged(t *testing.T) {
 	quiet.Findings = []string{"pod a: its metrics endpoint has not answered 3 scrapes in a row"}
 	opts := Options{
 		Endpoints: []string{"/healthz"}, Interval: 10 * time.Second, Duration: 40 * time.Second, Rules: DefaultRules(),
-		Requests: sliceSource(RequestWindow{Baseline: true}, quiet, win(20, 2, 2, 0), win(30, 0, 0, 0)),
+		Sources: []NamedSource{{Name: SourcePodMetrics, Read: sliceSource(RequestWindow{Baseline: true}, quiet, win(20, 2, 2, 0), win(30, 0, 0, 0))}},
 	}
 	res, rec := runWithRequests(t, opts, patternProber(func(int) bool { return false }))
 	assert.Nil(t, res.Rollback)
@@ -164,7 +164,7 @@ func TestMetricsTooLittleTrafficIsReportedNotJudged(t *testing.T) {
 	assert.Zero(t, res.Traffic.Judged)
 	assert.Equal(t, 3, res.Traffic.TooLittle)
 	assert.Contains(t, res.Traffic.LastNote, "too little traffic to judge")
-	assert.Equal(t, []string{"pod a: its metrics endpoint has not answered 3 scrapes in a row"}, res.Findings)
+	assert.Equal(t, []string{"pod metrics: pod a: its metrics endpoint has not answered 3 scrapes in a row"}, res.Findings)
 	notes := 0
 	rec.mu.Lock()
 	for _, e := range rec.events {
@@ -189,4 +189,73 @@ func TestMetricsSameRuleTwoSourcesAreTwoEpisodes(t *testing.T) {
 	require.Len(t, ch, 1)
 	assert.Equal(t, AlertResolved, ch[0].State)
 	assert.Equal(t, SourceProbes, ch[0].Verdict.Source)
+}
+
+func TestPrometheusAndPodMetricsAreJudgedBySameRulesEachNamed(t *testing.T) {
+	t.Parallel()
+	unread := RequestWindow{Unread: true, Findings: []string{"unreachable at http://127.0.0.1:9: connection refused"}}
+	opts := Options{
+		Endpoints: []string{"/healthz"}, Interval: 10 * time.Second, Duration: time.Hour, Rules: DefaultRules(),
+		Sources: []NamedSource{
+			{Name: SourcePodMetrics, Read: sliceSource(RequestWindow{Baseline: true}, win(10, 300, 3, 50*time.Millisecond), win(20, 300, 3, 50*time.Millisecond), win(30, 300, 3, 50*time.Millisecond))},
+			{Name: SourcePrometheus, Read: sliceSource(unread, win(10, 300, 3, 50*time.Millisecond), win(20, 300, 90, 60*time.Millisecond))},
+		},
+	}
+	res, rec := runWithRequests(t, opts, patternProber(func(int) bool { return false }))
+	require.NotNil(t, res.Rollback)
+	assert.Equal(t, SourcePrometheus, res.Rollback.Source, "the verdict names the source that tripped it")
+	assert.Equal(t, RuleErrorRate, res.Rollback.Rule)
+	assert.Contains(t, res.Rollback.Message, "(prometheus) is above the rollback threshold 25%")
+
+	require.Len(t, res.Sources, 2)
+	assert.Equal(t, SourcePodMetrics, res.Traffic.Source, "the first source is the primary one")
+	assert.Equal(t, SourcePodMetrics, res.Sources[0].Source)
+	assert.Equal(t, SourcePrometheus, res.Sources[1].Source)
+	assert.Equal(t, 1, res.Sources[1].Unread, "an unread window is counted as such")
+	assert.Equal(t, 2, res.Sources[1].Windows, "an unread window is not a window of traffic")
+	assert.Zero(t, res.Sources[1].TooLittle, "an unread window is not a quiet one")
+	assert.Contains(t, res.Findings, "prometheus: unreachable at http://127.0.0.1:9: connection refused", "a finding names its source")
+	require.NotNil(t, res.Snapshot.Traffic)
+	assert.Len(t, res.Snapshot.Sources, 2)
+
+	var notes []string
+	rec.mu.Lock()
+	for _, e := range rec.events {
+		if e.Kind == EventRequests && e.Window.Source == SourcePrometheus && e.Note != "" {
+			notes = append(notes, e.Note)
+		}
+	}
+	rec.mu.Unlock()
+	assert.Equal(t, []string{"prometheus could not be read: nothing to judge in this window"}, notes)
+}
+
+func TestPrometheusUnreachableIsAFindingNeverAFailure(t *testing.T) {
+	t.Parallel()
+	unread := RequestWindow{Unread: true, Findings: []string{"unreachable"}}
+	opts := Options{
+		Endpoints: []string{"/healthz"}, Interval: 10 * time.Second, Duration: 60 * time.Second, Rules: DefaultRules(),
+		Sources: []NamedSource{{Name: SourcePrometheus, Read: sliceSource(unread, unread, unread, unread, unread, unread, unread)}},
+	}
+	res, _ := runWithRequests(t, opts, patternProber(func(int) bool { return false }))
+	assert.Nil(t, res.Rollback)
+	assert.Empty(t, res.Verdicts)
+	require.NotNil(t, res.Traffic)
+	assert.Equal(t, SourcePrometheus, res.Traffic.Source)
+	assert.Zero(t, res.Traffic.Windows)
+	assert.GreaterOrEqual(t, res.Traffic.Unread, 5)
+	assert.Contains(t, res.Findings, "prometheus: unreachable")
+}
+
+func TestPrometheusOverlappingWindowsCountEachSecondOnce(t *testing.T) {
+	t.Parallel()
+	var tr Traffic
+	w1 := RequestWindow{Start: t0, End: t0.Add(60 * time.Second), Requests: 600, Errors: 60}
+	w2 := RequestWindow{Start: t0.Add(time.Second), End: t0.Add(61 * time.Second), Requests: 600, Errors: 60}
+	tr.add(w1, "")
+	tr.add(w2, "")
+	assert.Equal(t, 2, tr.Windows)
+	assert.InDelta(t, 610.0, tr.Requests, 1e-9, "the second window adds only its last second")
+	assert.InDelta(t, 61.0, tr.Seconds, 1e-9)
+	assert.InDelta(t, 10.0, tr.Throughput, 1e-9)
+	assert.InDelta(t, 0.1, tr.ErrorRate, 1e-9)
 }

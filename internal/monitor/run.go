@@ -61,10 +61,13 @@ type Options struct {
 	Rules Rules
 	// Clock is the time source (SystemClock when nil).
 	Clock Clock
-	// Requests, when set, is read once per round, beside the probes: the
-	// serving pods' own figures, judged by the same response-time and
-	// error-rate thresholds. At most one read is in flight.
-	Requests RequestSource
+	// Sources are read once per round each, beside the probes: figures of
+	// the requests users sent (the pods' own metrics, the team's
+	// Prometheus), each judged by the same response-time and error-rate
+	// thresholds and named in its verdicts. At most one read per source is
+	// in flight. The first is the primary source: Result.Traffic and
+	// Snapshot.Traffic are its figures.
+	Sources []NamedSource
 }
 
 // withDefaults fills what the caller left out.
@@ -123,7 +126,8 @@ type Event struct {
 	// and the verdicts currently firing.
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
 	Verdicts []Verdict `json:"verdicts,omitempty"`
-	// Window and Note are set for EventRequests.
+	// Window and Note are set for EventRequests; Window.Source names
+	// where it came from.
 	Window *RequestWindow `json:"window,omitempty"`
 	Note   string         `json:"note,omitempty"`
 }
@@ -152,10 +156,13 @@ type Result struct {
 	StoppedEarly bool `json:"stopped_early"`
 	// Duration is how long the run watched.
 	Duration time.Duration `json:"duration_ns"`
-	// Traffic is the request source's figures, when one was read.
-	Traffic *Traffic `json:"traffic,omitempty"`
-	// Findings are the request source's news about itself, in order, up
-	// to a bound; FindingsDropped counts the later ones left out.
+	// Traffic is the primary request source's figures, when one was
+	// read; Sources holds every source's, in Options.Sources order.
+	Traffic *Traffic  `json:"traffic,omitempty"`
+	Sources []Traffic `json:"sources,omitempty"`
+	// Findings are the request sources' news about themselves, in order,
+	// each after its source's name, up to a bound; FindingsDropped counts
+	// the later ones left out.
 	Findings        []string `json:"findings,omitempty"`
 	FindingsDropped int      `json:"findings_dropped,omitempty"`
 	// Unjudged counts the probes left out of every figure and rule because
@@ -204,11 +211,17 @@ func Run(ctx context.Context, opts Options, probe Prober, onEvent func(Event)) R
 		// One slot per endpoint: with one probe each in flight, senders never block.
 		results: make(chan probeResult, len(targets)),
 		stats:   NewStats(o.Rules.Window, o.Interval),
-		windows: make(chan RequestWindow, 1),
 	}
-	if o.Requests != nil {
-		r.traffic = &Traffic{}
+	for _, src := range o.Sources {
+		if src.Read != nil {
+			r.sources = append(r.sources, src)
+			r.traffic = append(r.traffic, Traffic{Source: src.Name})
+		}
 	}
+	// One slot per source: with one read each in flight, senders never block.
+	r.windows = make(chan sourceWindow, max(len(r.sources), 1))
+	r.reading = make([]bool, len(r.sources))
+	r.requestVerdicts = make([][]Verdict, len(r.sources))
 	return r.run(ctx)
 }
 
@@ -216,6 +229,12 @@ func Run(ctx context.Context, opts Options, probe Prober, onEvent func(Event)) R
 type probeResult struct {
 	index  int
 	sample Sample
+}
+
+// sourceWindow carries a window read back to the loop.
+type sourceWindow struct {
+	index  int
+	window RequestWindow
 }
 
 // runner is the state of one Run, owned by the calling goroutine.
@@ -232,12 +251,13 @@ type runner struct {
 	tracker  Tracker
 	verdicts []Verdict
 	// probeVerdicts and requestVerdicts are the latest of each source;
-	// verdicts is both together.
+	// verdicts is all of them together.
 	probeVerdicts   []Verdict
-	requestVerdicts []Verdict
-	windows         chan RequestWindow
-	reading         bool
-	traffic         *Traffic
+	requestVerdicts [][]Verdict
+	sources         []NamedSource
+	windows         chan sourceWindow
+	reading         []bool
+	traffic         []Traffic
 	res             Result
 	start           time.Time
 }
@@ -279,9 +299,9 @@ loop:
 
 	r.res.Snapshot = r.snapshot()
 	r.res.Verdicts = r.verdicts
-	if r.traffic != nil {
-		t := *r.traffic
-		r.res.Traffic = &t
+	if len(r.traffic) > 0 {
+		r.res.Sources = slices.Clone(r.traffic)
+		r.res.Traffic = &r.res.Sources[0]
 	}
 	r.res.Series = r.stats.Series()
 	r.res.Duration = r.opts.Clock.Now().Sub(r.start)
@@ -308,10 +328,13 @@ func (r *runner) round(ctx context.Context, now time.Time) {
 			r.results <- probeResult{index: i, sample: s}
 		})
 	}
-	if r.opts.Requests != nil && !r.reading {
-		r.reading = true
+	for i, src := range r.sources {
+		if r.reading[i] {
+			continue
+		}
+		r.reading[i] = true
 		r.wg.Go(func() {
-			r.windows <- r.opts.Requests(ctx)
+			r.windows <- sourceWindow{index: i, window: src.Read(ctx)}
 		})
 	}
 }
@@ -319,28 +342,33 @@ func (r *runner) round(ctx context.Context, now time.Time) {
 // snapshot is the probes' figures with the request source's beside them.
 func (r *runner) snapshot() Snapshot {
 	s := r.stats.Snapshot()
-	if r.traffic != nil {
-		t := *r.traffic
-		s.Traffic = &t
+	if len(r.traffic) > 0 {
+		s.Sources = slices.Clone(r.traffic)
+		s.Traffic = &s.Sources[0]
 	}
 	return s
 }
 
-// recordWindow judges one window of the pods' requests, emitting what
+// recordWindow judges one window of a source's requests, emitting what
 // changed, and reports whether a rollback verdict ends the run.
-func (r *runner) recordWindow(w RequestWindow) bool {
-	r.reading = false
+func (r *runner) recordWindow(sw sourceWindow) bool {
+	i, w := sw.index, sw.window
+	r.reading[i] = false
+	w.Source = r.sources[i].Name
+	if w.End.IsZero() {
+		w.End = r.opts.Clock.Now()
+	}
 	for _, f := range w.Findings {
 		if len(r.res.Findings) < maxFindings {
-			r.res.Findings = append(r.res.Findings, f)
+			r.res.Findings = append(r.res.Findings, string(w.Source)+": "+f)
 		} else {
 			r.res.FindingsDropped++
 		}
 	}
-	verdicts, note := EvaluateRequests(w, r.opts.Rules)
-	r.traffic.add(w, note)
+	verdicts, note := EvaluateRequests(w, w.Source, r.opts.Rules)
+	r.traffic[i].add(w, note)
 	r.emit(Event{Kind: EventRequests, Time: w.End, Tick: r.res.Ticks, Window: &w, Note: note})
-	r.requestVerdicts = verdicts
+	r.requestVerdicts[i] = verdicts
 	return r.update(w.End, nil)
 }
 
@@ -370,7 +398,10 @@ func (r *runner) record(pr probeResult) bool {
 // episode changes, and reports whether one of them asks for a rollback;
 // window is the probes' evidence for a probe verdict.
 func (r *runner) update(at time.Time, window []Sample) bool {
-	r.verdicts = append(slices.Clone(r.probeVerdicts), r.requestVerdicts...)
+	r.verdicts = slices.Clone(r.probeVerdicts)
+	for _, vs := range r.requestVerdicts {
+		r.verdicts = append(r.verdicts, vs...)
+	}
 	for _, ch := range r.tracker.Update(at, r.verdicts) {
 		if len(r.res.Alerts) < maxAlertHistory {
 			r.res.Alerts = append(r.res.Alerts, ch)

@@ -177,9 +177,10 @@ type Snapshot struct {
 	Latency Latency `json:"latency"`
 	// Window holds the figures over the most recent samples.
 	Window WindowStats `json:"window"`
-	// Traffic holds the pods' own request figures beside the probes', when
-	// that source is on.
-	Traffic *Traffic `json:"traffic,omitempty"`
+	// Traffic holds the primary request source's figures beside the
+	// probes', when a request source is on; Sources holds every source's.
+	Traffic *Traffic  `json:"traffic,omitempty"`
+	Sources []Traffic `json:"sources,omitempty"`
 }
 
 // Latency summarises a latency distribution. Percentiles come from the

@@ -46,9 +46,9 @@ func actionOutputs() []actionOutput {
 		{"p95-ms", "95th percentile response time of the probes while monitoring, in milliseconds. Empty when monitoring did not run."},
 		{"error-rate", "Share of failed probes while monitoring, as a fraction from 0 to 1 such as 0.0125. Empty when monitoring did not run."},
 		{"availability", "Share of successful probes while monitoring, as a fraction from 0 to 1 such as 0.9990. Empty when monitoring did not run."},
-		{"throughput-rps", "Requests per second the new version's pods served while monitoring, from their own metrics (metrics-path). Empty when the pods' metrics were not read."},
-		{"requests-error-rate", "Share of the pods' requests answered with 5xx while monitoring, from their own metrics, as a fraction from 0 to 1. Empty when the pods' metrics were not read or counted no request."},
-		{"requests-p95-ms", "95th percentile response time of the pods' requests in the last window their metrics judged, from the latency histogram, in milliseconds. Empty when no window was judged or the pods expose no histogram."},
+		{"throughput-rps", "Requests per second the new version's pods served while monitoring, from their own metrics (metrics-path), or as prometheus-url counts them when metrics-path is not set. Empty when neither source was read."},
+		{"requests-error-rate", "Share of the pods' requests answered with 5xx while monitoring, as a fraction from 0 to 1, from the same source as throughput-rps. Empty when that source was not read or counted no request."},
+		{"requests-p95-ms", "95th percentile response time of the pods' requests in the last judged window, from the latency histogram, in milliseconds, from the same source as throughput-rps. Empty when no window was judged or there is no histogram."},
 	}
 }
 

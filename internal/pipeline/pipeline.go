@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -271,10 +272,10 @@ func (r *run) execute(ctx context.Context, op func(ctx context.Context) (string,
 		}
 		for i, f := range res.Findings {
 			if i == maxMetricsWarnings {
-				r.warn("pod metrics: %d more findings in the report", len(res.Findings)-i+res.FindingsDropped)
+				r.warn("request sources: %d more findings in the report", len(res.Findings)-i+res.FindingsDropped)
 				break
 			}
-			r.warn("pod metrics: %s", f)
+			r.warn("%s", f)
 		}
 		r.out.Monitor = &res
 		r.out.Result.Monitor = &res.Snapshot
@@ -290,7 +291,10 @@ func (r *run) execute(ctx context.Context, op func(ctx context.Context) (string,
 		}
 		s := res.Snapshot
 		finding := fmt.Sprintf("%d probes over %s: p95 %s, errors %.1f%%, availability %.1f%%", s.Count, res.Duration.Round(time.Second), s.Latency.P95.Round(time.Millisecond), s.ErrorRate*100, s.Availability*100)
-		return finding + trafficFinding(res.Traffic), nil
+		for _, t := range res.Sources {
+			finding += trafficFinding(&t)
+		}
+		return finding, nil
 	}); err != nil {
 		fail(err)
 		r.rollback(ctx, err, verdict)
@@ -385,21 +389,28 @@ func (r *run) emitObjects(stage event.Stage) {
 // metrics endpoints.
 const maxMetricsWarnings = 10
 
-// trafficFinding is the pods' own figures for the monitor stage's finding,
-// or "" when they were not read. Pure.
+// trafficFinding is a request source's figures for the monitor stage's
+// finding, or "" when they were not read. Pure.
 func trafficFinding(t *monitor.Traffic) string {
 	if t == nil {
 		return ""
 	}
+	name := cmp.Or(string(t.Source), string(monitor.SourcePodMetrics))
 	if t.Windows == 0 {
-		return "; pod metrics: no window read after the baseline"
+		if t.Unread > 0 {
+			return fmt.Sprintf("; %s: not read (%d windows unread)", name, t.Unread)
+		}
+		return "; " + name + ": no window read after the baseline"
 	}
-	out := fmt.Sprintf("; pod metrics: %.0f requests, %.1f req/s, 5xx %.1f%%", t.Requests, t.Throughput, t.ErrorRate*100)
+	out := fmt.Sprintf("; %s: %.0f requests, %.1f req/s, 5xx %.1f%%", name, t.Requests, t.Throughput, t.ErrorRate*100)
 	if t.HasLatency {
 		out += fmt.Sprintf(", p95 %s", t.P95.Round(time.Millisecond))
 	}
 	if t.TooLittle > 0 {
 		out += fmt.Sprintf(", %d of %d windows too little traffic to judge", t.TooLittle, t.Windows)
+	}
+	if t.Unread > 0 {
+		out += fmt.Sprintf(", %d windows unread", t.Unread)
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ebeautything/greenlight/internal/config"
@@ -14,6 +15,7 @@ import (
 	"github.com/ebeautything/greenlight/internal/kube"
 	"github.com/ebeautything/greenlight/internal/monitor"
 	"github.com/ebeautything/greenlight/internal/podmetrics"
+	"github.com/ebeautything/greenlight/internal/promsource"
 	"github.com/ebeautything/greenlight/internal/strategy"
 )
 
@@ -415,7 +417,14 @@ func (r *run) monitor(ctx context.Context) (monitor.Result, error) {
 		return monitor.Result{}, err
 	}
 	if cfg.MetricsPath != "" && cfg.MonitorDuration > 0 {
-		opts.Requests = r.podMetrics(ctx, opts.Timeout)
+		if src := r.podMetrics(ctx, opts.Timeout); src != nil {
+			opts.Sources = append(opts.Sources, monitor.NamedSource{Name: monitor.SourcePodMetrics, Read: src})
+		}
+	}
+	if cfg.PrometheusURL != "" && cfg.MonitorDuration > 0 {
+		if src := r.prometheus(ctx, opts.Timeout); src != nil {
+			opts.Sources = append(opts.Sources, monitor.NamedSource{Name: monitor.SourcePrometheus, Read: src})
+		}
 	}
 	probe := func(ctx context.Context, endpoint string) monitor.Sample {
 		return SampleOf(health.Probe(ctx, target, endpoint, opts.Timeout))
@@ -455,6 +464,70 @@ func (r *run) podMetrics(ctx context.Context, timeout time.Duration) monitor.Req
 		Now:     r.deps.Now,
 	}
 	return func(ctx context.Context) monitor.RequestWindow { return RequestWindowOf(src.Next(ctx)) }
+}
+
+// MinPrometheusWindow is the shortest range the Prometheus queries cover:
+// rate() needs two scrapes in its range, and teams scrape every 15 to 30 s.
+const MinPrometheusWindow = time.Minute
+
+// prometheus is the source that asks the team's Prometheus about the new
+// version's pods, or nil (with a warning) when their pods cannot be told.
+func (r *run) prometheus(ctx context.Context, timeout time.Duration) monitor.RequestSource {
+	if r.deps.Client == nil || r.out.Deployed.Deployment == "" {
+		return nil
+	}
+	sel, _, err := kube.CurrentPodSelector(ctx, r.deps.Client, r.cfg.Namespace, r.out.Deployed.Deployment)
+	if err != nil {
+		r.warn("Prometheus is not queried, the probes judge alone: find the new version's pods: %v", err)
+		return nil
+	}
+	q := promsource.DefaultQueries(r.cfg.MetricsRequests, r.cfg.MetricsStatusLabel, r.cfg.MetricsDuration)
+	if r.cfg.PrometheusErrorQuery != "" {
+		q.ErrorShare = r.cfg.PrometheusErrorQuery
+	}
+	if r.cfg.PrometheusLatencyQuery != "" {
+		q.Latency = r.cfg.PrometheusLatencyQuery
+	}
+	client, ns := r.deps.Client, r.cfg.Namespace
+	src := &promsource.Source{
+		URL: r.cfg.PrometheusURL, Token: r.cfg.PrometheusToken.Reveal(), Queries: q,
+		Window: max(r.cfg.MonitorInterval, MinPrometheusWindow), Timeout: timeout, Now: r.deps.Now,
+		Pods: func(ctx context.Context) ([]promsource.Pod, error) {
+			pods, err := kube.ListPods(ctx, client, ns, sel)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]promsource.Pod, len(pods))
+			for i, p := range pods {
+				out[i] = promsource.Pod{Name: p.Name, Started: servingSince(p)}
+			}
+			return out, nil
+		},
+	}
+	return func(ctx context.Context) monitor.RequestWindow { return PrometheusWindowOf(src.Next(ctx)) }
+}
+
+// servingSince is when a pod could first have served traffic: when it
+// turned ready, else when it started. Pure.
+func servingSince(p corev1.Pod) time.Time {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() {
+			return c.LastTransitionTime.Time
+		}
+	}
+	if p.Status.StartTime != nil {
+		return p.Status.StartTime.Time
+	}
+	return p.CreationTimestamp.Time
+}
+
+// PrometheusWindowOf is a window of Prometheus's figures as the monitor
+// judges it. Pure.
+func PrometheusWindowOf(w promsource.Window) monitor.RequestWindow {
+	return monitor.RequestWindow{
+		Start: w.Start, End: w.End, Pods: w.Pods, Requests: w.Requests, Errors: w.Errors,
+		P95: w.P95, HasLatency: w.HasLatency, Unread: w.Unread, Findings: w.Findings,
+	}
 }
 
 // RequestWindowOf is a window of the pods' metrics as the monitor judges

@@ -941,15 +941,34 @@ func ruleName(v monitor.Verdict) string {
 	return name
 }
 
-// writeRequests shows the pods' own request figures beside the probes'.
+// writeSources shows every request source's figures beside the probes'.
+func writeSources(w *mdWriter, s monitor.Snapshot) {
+	if len(s.Sources) == 0 {
+		writeRequests(w, s.Traffic)
+		return
+	}
+	for i := range s.Sources {
+		writeRequests(w, &s.Sources[i])
+	}
+}
+
+// writeRequests shows one request source's figures.
 func writeRequests(w *mdWriter, t *monitor.Traffic) {
 	if t == nil {
 		return
 	}
-	w.line("Requests the pods served, from their own metrics:")
+	if t.Source == monitor.SourcePrometheus {
+		w.line("Requests the pods served, as Prometheus counts them:")
+	} else {
+		w.line("Requests the pods served, from their own metrics:")
+	}
 	w.blank()
 	if t.Windows == 0 {
-		w.line("No window was read after the first, baseline reading.")
+		if t.Unread > 0 {
+			w.line("No window could be read (%d tried); the findings say why.", t.Unread)
+		} else {
+			w.line("No window was read after the first, baseline reading.")
+		}
 		w.blank()
 		return
 	}
@@ -967,6 +986,10 @@ func writeRequests(w *mdWriter, t *monitor.Traffic) {
 	)
 	if t.TooLittle > 0 {
 		w.line("%d windows had too little traffic to judge (last: %s).", t.TooLittle, md(t.LastNote, sentenceLimit))
+		w.blank()
+	}
+	if t.Unread > 0 {
+		w.line("%d windows could not be read; the findings say why.", t.Unread)
 		w.blank()
 	}
 }
@@ -994,7 +1017,7 @@ func writeMonitoring(w *mdWriter, doc Document, d detail) {
 			fmtPercent(s.ErrorRate), fmtPercent(s.Availability), probes,
 		}},
 	)
-	writeRequests(w, s.Traffic)
+	writeSources(w, s)
 	raised, resolved := 0, 0
 	for _, a := range m.Alerts {
 		if a.State == monitor.AlertRaised {
