@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,16 +25,55 @@ import (
 
 const demoNamespace = "shop"
 
+// demoStep is one deploy of the demo.
+type demoStep struct {
+	title, image string
+	env          []corev1.EnvVar
+	want         event.Status
+	// breakAfterSwitch makes the new version fail once it went live.
+	breakAfterSwitch bool
+}
+
+// demoApp is what the demo deploys: the sample app on the stand-in node,
+// podinfo's own manifests on the real node.
+type demoApp struct {
+	deployment string
+	steps      []demoStep
+	// manifests writes the step's manifests into dir and returns their
+	// paths, separated by commas.
+	manifests func(dir string, i int, step demoStep) (string, error)
+	inputs    map[string]string
+}
+
 // demo runs greenlight's pipeline three times against a fresh cluster:
 // a first blue-green deploy of v1, v2, and a v3 that breaks after it went
 // live and is rolled back by monitoring.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		fmt.Fprintf(stderr, "greenlight-sandbox demo: takes no arguments, got %q\n", args)
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	nodeKind := fs.String("node", "stand-in", "stand-in runs the sample app in process; real runs podinfo's own manifests as containers on a real node (root, containerd, runc, CNI plugins)")
+	if err := fs.Parse(args); err != nil {
 		return exitBadInput
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "greenlight-sandbox demo: takes no arguments, got %q\n", fs.Args())
+		return exitBadInput
+	}
+	if *nodeKind != "stand-in" && *nodeKind != "real" {
+		fmt.Fprintf(stderr, "greenlight-sandbox demo: --node: %q is not a node kind; accepted: stand-in, real\n", *nodeKind)
+		return exitBadInput
+	}
+	app := sampleDemo()
+	if *nodeKind == "real" {
+		apps, err := testcluster.EnsureApps("", stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "greenlight-sandbox: %v\n", err)
+			return exitFailed
+		}
+		app = podinfoDemo(apps)
+	}
 	start := time.Now()
-	c, err := testcluster.Start(ctx, testcluster.Options{Log: stderr})
+	c, err := testcluster.Start(ctx, testcluster.Options{Log: stderr, RealNode: *nodeKind == "real"})
 	if err != nil {
 		fmt.Fprintf(stderr, "greenlight-sandbox: %v\n", err)
 		return exitFailed
@@ -47,27 +90,34 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(dir)
 
-	steps := []struct {
-		title, image string
-		env          []corev1.EnvVar
-		want         event.Status
-	}{
-		{"first deploy of sampleapp:v1 (blue-green, production)", "sampleapp:v1", nil, event.StatusSucceeded},
-		{"update to sampleapp:v2", "sampleapp:v2", nil, event.StatusSucceeded},
-		{"sampleapp:v3, which starts failing 4s after it went live", "sampleapp:v3", []corev1.EnvVar{{Name: "SAMPLEAPP_FAIL_AFTER", Value: "4s"}}, event.StatusRolledBack},
-	}
-	fmt.Fprintf(stdout, "cluster ready in %s; the times below count from the start of each deploy\n", elapsed(start))
-	for i, step := range steps {
+	fmt.Fprintf(stdout, "cluster ready in %s (%s node); the times below count from the start of each deploy\n", elapsed(start), *nodeKind)
+	for i, step := range app.steps {
 		// Each deploy is timed from its own start: the cluster's start-up
 		// (minutes on a first build) says nothing about greenlight.
 		start := time.Now()
 		fmt.Fprintf(stdout, "\n%d. %s\n", i+1, step.title)
-		manifest := filepath.Join(dir, fmt.Sprintf("payments-%d.json", i))
-		if err := writeManifests(manifest, step.env); err != nil {
+		manifests, err := app.manifests(dir, i, step)
+		if err != nil {
 			fmt.Fprintf(stderr, "greenlight-sandbox demo: %v\n", err)
 			return exitFailed
 		}
-		out, err := deployWithGreenlight(ctx, c, manifest, step.image, stdout, start)
+		// The crashing traffic runs while the new version is monitored: once
+		// traffic went back, it would only crash the version restored.
+		var hooks stageHooks
+		crashCtx, stopCrashing := context.WithCancel(ctx)
+		var crashing sync.WaitGroup
+		if step.breakAfterSwitch {
+			hooks.verified = func() {
+				crashing.Go(func() { crashNewPods(crashCtx, c.ServiceURL(demoNamespace, app.deployment), stdout, start) })
+			}
+			hooks.monitored = func() {
+				stopCrashing()
+				crashing.Wait()
+			}
+		}
+		out, err := deployWithGreenlight(ctx, c, app, manifests, step.image, stdout, start, hooks)
+		stopCrashing()
+		crashing.Wait()
 		if err != nil {
 			fmt.Fprintf(stderr, "greenlight-sandbox demo: %v\n", err)
 			return exitFailed
@@ -78,18 +128,109 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 	}
-	fmt.Fprintf(stdout, "\ndemo finished after %s: v2 serving at %s, v3 rolled back by monitoring\n", elapsed(start), c.ServiceURL(demoNamespace, "payments"))
+	fmt.Fprintf(stdout, "\ndemo finished after %s: v2 serving at %s, v3 rolled back by monitoring\n", elapsed(start), c.ServiceURL(demoNamespace, app.deployment))
 	return exitOK
 }
 
-// deployWithGreenlight loads inputs as the action would and runs the pipeline.
-func deployWithGreenlight(ctx context.Context, c *testcluster.Cluster, manifest, image string, stdout io.Writer, start time.Time) (*pipeline.Outcome, error) {
-	cfg, err := config.Load(config.MapLookup(map[string]string{
+// sampleDemo deploys the sample app; its v3 fails 4 s after it starts.
+func sampleDemo() demoApp {
+	return demoApp{
+		deployment: "payments",
+		steps: []demoStep{
+			{title: "first deploy of sampleapp:v1 (blue-green, production)", image: "sampleapp:v1", want: event.StatusSucceeded},
+			{title: "update to sampleapp:v2", image: "sampleapp:v2", want: event.StatusSucceeded},
+			{title: "sampleapp:v3, which starts failing 4s after it went live", image: "sampleapp:v3", env: []corev1.EnvVar{{Name: "SAMPLEAPP_FAIL_AFTER", Value: "4s"}}, want: event.StatusRolledBack},
+		},
+		manifests: func(dir string, i int, step demoStep) (string, error) {
+			path := filepath.Join(dir, fmt.Sprintf("payments-%d.json", i))
+			return path, writeManifests(path, step.env)
+		},
+		inputs: map[string]string{"monitor-duration": "12s", "monitor-interval": "200ms", "timeout": "30"},
+	}
+}
+
+// podinfoDemo deploys podinfo's own kustomize Deployment and Service,
+// unchanged; its v3 is made to crash once it went live.
+func podinfoDemo(apps testcluster.Apps) demoApp {
+	dir := filepath.Join(apps.PodinfoSource, "kustomize")
+	const repo = "ghcr.io/stefanprodan/podinfo:"
+	return demoApp{
+		deployment: "podinfo",
+		steps: []demoStep{
+			{title: "first deploy of podinfo 6.9.1 (blue-green, production, podinfo's own manifests)", image: repo + "6.9.1", want: event.StatusSucceeded},
+			{title: "update to podinfo 6.9.2", image: repo + "6.9.2", want: event.StatusSucceeded},
+			{title: "podinfo 6.9.3, crashed by its users' traffic 3s after it went live (podinfo's own GET /panic: the process exits 255)", image: repo + "6.9.3", want: event.StatusRolledBack, breakAfterSwitch: true},
+		},
+		manifests: func(string, int, demoStep) (string, error) {
+			return filepath.Join(dir, "deployment.yaml") + "," + filepath.Join(dir, "service.yaml"), nil
+		},
+		inputs: map[string]string{"container": "podinfod", "health-paths": "/healthz,/readyz", "monitor-duration": "30s", "monitor-interval": "500ms", "timeout": "120", "rollout-timeout": "3m"},
+	}
+}
+
+// crashNewPods waits 3 s after the new version passed verify, then keeps
+// sending, through the Service as users' traffic goes, the request that
+// makes podinfo exit: real traffic that keeps hitting a bug that crashes a
+// version. The kubelet restarts the container and backs off, and the
+// Service is left without a ready pod. It stops when ctx ends (the deploy
+// finished).
+func crashNewPods(ctx context.Context, url string, stdout io.Writer, start time.Time) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(3 * time.Second):
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	sent, failed := 0, 0
+	defer func() {
+		fmt.Fprintf(stdout, "[%s]             ✗ GET /panic sent %d times through the Service; %d found no pod answering\n", elapsed(start), sent, failed)
+	}()
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		sent++
+		// podinfo exits before it answers: the router's 502 is the crash.
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/panic", nil)
+		if err != nil {
+			return
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if sent == 1 {
+			fmt.Fprintf(stdout, "[%s]             ✗ GET /panic through the Service: podinfo exits 255\n", elapsed(start))
+		}
+		if err != nil || resp.StatusCode >= 500 {
+			failed++
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// stageHooks run as stages end; nil ones are skipped.
+type stageHooks struct {
+	// verified runs once verify passed, monitored once monitoring ended.
+	verified, monitored func()
+}
+
+// deployWithGreenlight loads inputs as the action would and runs the
+// pipeline, calling hooks as stages end.
+func deployWithGreenlight(ctx context.Context, c *testcluster.Cluster, app demoApp, manifests, image string, stdout io.Writer, start time.Time, hooks stageHooks) (*pipeline.Outcome, error) {
+	inputs := map[string]string{
 		"environment": "production", "kubeconfig": string(c.Kubeconfig()), "namespace": demoNamespace,
-		"deployment": "payments", "image": image, "manifests": manifest, "url": c.ServiceURL(demoNamespace, "payments"),
-		"monitor-duration": "12s", "monitor-interval": "200ms", "timeout": "30", "deployment-id": "demo-" + pipeline.VersionOf(image),
-		"config": os.DevNull,
-	}), os.ReadFile, "")
+		"deployment": app.deployment, "image": image, "manifests": manifests, "url": c.ServiceURL(demoNamespace, app.deployment),
+		"deployment-id": "demo-" + pipeline.VersionOf(image), "config": os.DevNull,
+	}
+	maps.Copy(inputs, app.inputs)
+	cfg, err := config.Load(config.MapLookup(inputs), os.ReadFile, "")
 	if err != nil {
 		return nil, fmt.Errorf("load inputs: %w", err)
 	}
@@ -105,6 +246,12 @@ func deployWithGreenlight(ctx context.Context, c *testcluster.Cluster, manifest,
 		switch e.Kind {
 		case event.StageFinished:
 			fmt.Fprintf(stdout, "[%s]    %-8s %s: %s\n", elapsed(start), e.Stage, e.Outcome, e.Message)
+			if e.Stage == event.Verify && e.Outcome == event.Succeeded && hooks.verified != nil {
+				hooks.verified()
+			}
+			if e.Stage == event.Monitor && hooks.monitored != nil {
+				hooks.monitored()
+			}
 		case event.StepFinished:
 			fmt.Fprintf(stdout, "[%s]             · %s\n", elapsed(start), e.Message)
 		case event.AlertRaised:

@@ -60,9 +60,12 @@ Usage:
       repository, environment and ref flags; the cluster accepts jobs of
       acme/*), binds the job's subject to the Role greenlight needs in the
       namespace, and prints the inputs of a step with auth: github-oidc.
-  greenlight-sandbox demo
+  greenlight-sandbox demo [--node stand-in|real]
       Start a fresh cluster, deploy sampleapp:v1, update it to v2, then ship a
       v3 that breaks after it went live and watch it get rolled back.
+      --node=real does the same with podinfo's own manifests (6.9.1, 6.9.2,
+      then a 6.9.3 whose pods fail their readiness once live), as containers
+      on a real node, traffic through kube-proxy.
 
 Example:
   go run ./cmd/greenlight-sandbox up --kubeconfig ./sandbox.kubeconfig
