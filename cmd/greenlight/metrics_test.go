@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,4 +154,53 @@ func TestSampleAppMetricsAloneRollBackWhileProbesStayGreen(t *testing.T) {
 	rate, err := strconv.ParseFloat(res.outputs["requests-error-rate"], 64)
 	require.NoError(t, err)
 	assert.Greater(t, rate, 0.25)
+}
+
+// podinfoServiceWithMetricsPort writes podinfo's own service.yaml with its
+// metrics port (9797, http-metrics) exposed beside http and grpc, as a team
+// that health-checks an admin port separate from user traffic does.
+func podinfoServiceWithMetricsPort(t *testing.T, apps testcluster.Apps) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(apps.PodinfoSource, "kustomize", "service.yaml"))
+	require.NoError(t, err)
+	edited := strings.TrimRight(string(data), "\n") + "\n    - port: 9797\n      targetPort: http-metrics\n      protocol: TCP\n      name: http-metrics\n"
+	path := filepath.Join(t.TempDir(), "service.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(edited), 0o644))
+	return path
+}
+
+// TestPodinfoRandomErrorsTripMetricsWhileProbesStayGreen: podinfo's own
+// --random-error fails whole seconds of its user traffic (every request of
+// such a second answers 500, 400 or 409), but not its admin port's
+// /healthz, where the health checks go. Under the same load before and
+// after, the requests the pods served trip the pod-metrics rules; the
+// probes never do.
+func TestPodinfoRandomErrorsTripMetricsWhileProbesStayGreen(t *testing.T) {
+	t.Parallel()
+	apps := publicApps(t)
+	e := newEnv(t, "")
+	service := podinfoServiceWithMetricsPort(t, apps)
+	in := metricsInputs(e.podinfoInputs(apps, "staging", podinfoSHA1))
+	delete(in, "url") // through the API server's service proxy, to the admin port
+	in["service-port"] = "9797"
+	in["health-paths"] = "/healthz"
+	in["manifests"] = filepath.Join(apps.PodinfoSource, "kustomize", "deployment.yaml") + "," + service
+	in["monitor-duration"] = "2s"
+	first := e.runAction(t, in, "")
+	require.Equal(t, "succeeded", first.outputs["status"])
+
+	stop := podinfoLoad(t, e.c.ServiceURL(e.ns, "podinfo"))
+	in["image"] = podinfoSHA2
+	in["manifests"] = randomErrors(t, apps) + "," + service
+	in["monitor-duration"] = "60s"
+	in["min-requests"] = "10"
+	res := e.runAction(t, in, "")
+	load := stop()
+	assert.Positive(t, load.Sent)
+	assert.Regexp(t, `\(pod metrics\) is above the (alert|rollback) threshold`, res.stdout, "the pods' own figures trip a rule")
+	assert.Contains(t, res.report, `"source": "pod metrics"`)
+	assert.NotContains(t, res.stdout, "(probes) is above")
+	assert.Equal(t, "0.0000", res.outputs["error-rate"], "the probes of the admin port's /healthz stayed green")
+	t.Logf("status %s: %s; requests 5xx %s, %s req/s; probes error rate %s", res.outputs["status"], res.outputs["reason"],
+		res.outputs["requests-error-rate"], res.outputs["throughput-rps"], res.outputs["error-rate"])
 }
