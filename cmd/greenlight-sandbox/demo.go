@@ -19,6 +19,7 @@ import (
 	"github.com/ebeautything/greenlight/internal/config"
 	"github.com/ebeautything/greenlight/internal/event"
 	"github.com/ebeautything/greenlight/internal/kube"
+	"github.com/ebeautything/greenlight/internal/loadgen"
 	"github.com/ebeautything/greenlight/internal/pipeline"
 	"github.com/ebeautything/greenlight/internal/testcluster"
 )
@@ -43,6 +44,9 @@ type demoApp struct {
 	// paths, separated by commas.
 	manifests func(dir string, i int, step demoStep) (string, error)
 	inputs    map[string]string
+	// loadPaths are the paths the demo's users request, 40 a second, from
+	// the end of the first deploy on; the pods' own metrics judge them.
+	loadPaths []string
 }
 
 // demo runs greenlight's pipeline three times against a fresh cluster:
@@ -91,6 +95,10 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer os.RemoveAll(dir)
 
 	fmt.Fprintf(stdout, "cluster ready in %s (%s node); the times below count from the start of each deploy\n", elapsed(start), *nodeKind)
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	var loading sync.WaitGroup
+	var load loadgen.Result
 	for i, step := range app.steps {
 		// Each deploy is timed from its own start: the cluster's start-up
 		// (minutes on a first build) says nothing about greenlight.
@@ -127,7 +135,19 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "greenlight-sandbox demo: step %d ended %s, expected %s\n", i+1, out.Result.Status, step.want)
 			return exitFailed
 		}
+		if i == 0 {
+			// Users arrive once there is a Service: bounded, loopback only.
+			url := c.ServiceURL(demoNamespace, app.deployment)
+			fmt.Fprintf(stdout, "\nusers: 40 requests a second to %s from now on (%v)\n", url, app.loadPaths)
+			loading.Go(func() {
+				load, _ = loadgen.Run(loadCtx, loadgen.Options{BaseURL: url, Paths: app.loadPaths, Rate: 40, Count: 40 * 600, Duration: 10 * time.Minute, Timeout: 5 * time.Second})
+			})
+		}
 	}
+	stopLoad()
+	loading.Wait()
+	fmt.Fprintf(stdout, "\nusers' requests: %d sent, %d answered 2xx, 4xx %d, 5xx %d, %d without an answer\n",
+		load.Sent, load.ByStatus["2xx"], load.ByStatus["4xx"], load.ByStatus["5xx"], load.TransportErrors)
 	fmt.Fprintf(stdout, "\ndemo finished after %s: v2 serving at %s, v3 rolled back by monitoring\n", elapsed(start), c.ServiceURL(demoNamespace, app.deployment))
 	return exitOK
 }
@@ -145,7 +165,9 @@ func sampleDemo() demoApp {
 			path := filepath.Join(dir, fmt.Sprintf("payments-%d.json", i))
 			return path, writeManifests(path, step.env)
 		},
-		inputs: map[string]string{"monitor-duration": "12s", "monitor-interval": "200ms", "timeout": "30"},
+		inputs: map[string]string{"monitor-duration": "12s", "monitor-interval": "200ms", "timeout": "30",
+			"metrics-path": "/metrics", "metrics-port": "http", "min-requests": "5"},
+		loadPaths: []string{"/", "/api/payments"},
 	}
 }
 
@@ -164,7 +186,9 @@ func podinfoDemo(apps testcluster.Apps) demoApp {
 		manifests: func(string, int, demoStep) (string, error) {
 			return filepath.Join(dir, "deployment.yaml") + "," + filepath.Join(dir, "service.yaml"), nil
 		},
-		inputs: map[string]string{"container": "podinfod", "health-paths": "/healthz,/readyz", "monitor-duration": "30s", "monitor-interval": "500ms", "timeout": "120", "rollout-timeout": "3m"},
+		inputs: map[string]string{"container": "podinfod", "health-paths": "/healthz,/readyz", "monitor-duration": "30s", "monitor-interval": "500ms", "timeout": "120", "rollout-timeout": "3m",
+			"metrics-path": "/metrics", "metrics-port": "http-metrics", "min-requests": "10"},
+		loadPaths: []string{"/", "/api/info", "/headers"},
 	}
 }
 
