@@ -23,6 +23,21 @@ import (
 // reports what it sent.
 func podinfoLoad(t *testing.T, url string) (stop func() loadgen.Result) {
 	t.Helper()
+	return serviceLoad(t, url, []string{"/", "/api/info", "/env", "/headers", "/api/info"}, 4*time.Minute)
+}
+
+// sampleAppLoad sends the sample app's API, twice as often as its front
+// page, through the shop Service at 40 requests a second until stop is
+// called (or 3 minutes pass).
+func sampleAppLoad(t *testing.T, e *env) (stop func() loadgen.Result) {
+	t.Helper()
+	return serviceLoad(t, e.c.ServiceURL(e.ns, "shop"), []string{"/api/payments", "/", "/api/payments"}, 3*time.Minute)
+}
+
+// serviceLoad sends paths in turn to url at 40 requests a second for at
+// most limit; stop ends it and reports what it sent.
+func serviceLoad(t *testing.T, url string, paths []string, limit time.Duration) (stop func() loadgen.Result) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
 		wg  sync.WaitGroup
@@ -31,8 +46,8 @@ func podinfoLoad(t *testing.T, url string) (stop func() loadgen.Result) {
 	)
 	wg.Go(func() {
 		res, err = loadgen.Run(ctx, loadgen.Options{
-			BaseURL: url, Paths: []string{"/", "/api/info", "/env", "/headers", "/api/info"},
-			Rate: 40, Count: 40 * 240, Duration: 4 * time.Minute, Timeout: 5 * time.Second,
+			BaseURL: url, Paths: paths,
+			Rate: 40, Count: int(40 * limit.Seconds()), Duration: limit, Timeout: 5 * time.Second,
 		})
 	})
 	return func() loadgen.Result {
@@ -134,19 +149,9 @@ func TestSampleAppMetricsAloneRollBackWhileProbesStayGreen(t *testing.T) {
 		corev1.EnvVar{Name: "SAMPLEAPP_ERROR_RATE", Value: "0.5"},
 		corev1.EnvVar{Name: "SAMPLEAPP_ERROR_SCOPE", Value: "api"})
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var load loadgen.Result
-	wg.Go(func() {
-		load, _ = loadgen.Run(ctx, loadgen.Options{
-			BaseURL: e.c.ServiceURL(e.ns, "shop"), Paths: []string{"/api/payments", "/", "/api/payments"},
-			Rate: 40, Count: 40 * 180, Duration: 3 * time.Minute,
-		})
-	})
+	stop := sampleAppLoad(t, e)
 	res := e.runAction(t, in, "")
-	cancel()
-	wg.Wait()
-	t.Logf("load: %+v", load)
+	stop()
 	assert.Equal(t, 1, res.code)
 	require.Equal(t, "rolled-back", res.outputs["status"])
 	assert.Contains(t, res.stdout, "(pod metrics) is above the rollback threshold 25%")

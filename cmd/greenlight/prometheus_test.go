@@ -1,23 +1,19 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/ebeautything/greenlight/internal/loadgen"
 	"github.com/ebeautything/greenlight/internal/testcluster"
 )
 
@@ -164,19 +160,9 @@ func TestSampleAppPrometheusAloneRollsBackWhileProbesStayGreen(t *testing.T) {
 		corev1.EnvVar{Name: "SAMPLEAPP_ERROR_RATE", Value: "0.5"},
 		corev1.EnvVar{Name: "SAMPLEAPP_ERROR_SCOPE", Value: "api"})
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var load loadgen.Result
-	wg.Go(func() {
-		load, _ = loadgen.Run(ctx, loadgen.Options{
-			BaseURL: e.c.ServiceURL(e.ns, "shop"), Paths: []string{"/api/payments", "/", "/api/payments"},
-			Rate: 40, Count: 40 * 180, Duration: 3 * time.Minute,
-		})
-	})
+	stop := sampleAppLoad(t, e)
 	res := e.runAction(t, in, "")
-	cancel()
-	wg.Wait()
-	t.Logf("load: %+v", load)
+	stop()
 	assert.Equal(t, 1, res.code)
 	require.Equal(t, "rolled-back", res.outputs["status"], "Prometheus's log:\n%s", prom.LogTail())
 	assert.Contains(t, res.stdout, "(prometheus) is above the rollback threshold 25%")
