@@ -22,9 +22,9 @@ func BenchmarkRecorderProgress(b *testing.B) {
 	}
 }
 
-// BenchmarkMarkdown renders the 30-minute success summary.
+// BenchmarkMarkdown renders the summary of a recorded successful run.
 func BenchmarkMarkdown(b *testing.B) {
-	doc := benchDoc(b, "success")
+	doc := benchDoc(b, "podinfo-success")
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = Markdown(doc)
@@ -34,11 +34,11 @@ func BenchmarkMarkdown(b *testing.B) {
 // BenchmarkMarkdownTrimmed renders a document far over the budget, as a
 // report file can hold, so the trim steps run.
 func BenchmarkMarkdownTrimmed(b *testing.B) {
-	doc := benchDoc(b, "fail-verify")
+	doc := benchDoc(b, "podinfo-random-errors")
 	long := strings.Repeat("x", 280)
-	h := doc.Health[0]
+	h := withComponents(doc).Health[0]
 	for i := range 60 {
-		h.Endpoints[2].Detailed.Components = append(h.Endpoints[2].Detailed.Components, health.Component{Name: fmt.Sprintf("dependency-%d", i), Status: "fail", Message: long})
+		h.Endpoints[0].Detailed.Components = append(h.Endpoints[0].Detailed.Components, health.Component{Name: fmt.Sprintf("dependency-%d", i), Status: "fail", Message: long})
 	}
 	for i := range 300 {
 		h.Target = fmt.Sprintf("https://replica-%d.example", i)
@@ -52,7 +52,7 @@ func BenchmarkMarkdownTrimmed(b *testing.B) {
 
 // BenchmarkText renders the rollback summary for a terminal.
 func BenchmarkText(b *testing.B) {
-	doc := benchDoc(b, "rollback-monitor")
+	doc := benchDoc(b, "podinfo-rollback-monitor")
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = Text(doc)
