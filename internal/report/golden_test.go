@@ -26,13 +26,12 @@ var (
 	goldenDir = filepath.Join("..", "..", "testdata", "golden")
 )
 
-// recordedRules are the thresholds the recorded runs monitored with
-// (cmd/greenlight's streamAlertResponseTime), so the latency chart draws the
-// alert threshold the run had even when no alert fired.
+// recordedRules are the thresholds the recorded runs monitored with: the
+// defaults and cmd/greenlight's streamAlertResponseTime, so the latency chart
+// draws the alert threshold the run had even when no alert fired.
 func recordedRules() monitor.Rules {
 	r := monitor.DefaultRules()
 	r.AlertResponseTime = 500 * time.Millisecond
-	r.RollbackResponseTime = 2 * time.Second
 	return r
 }
 
