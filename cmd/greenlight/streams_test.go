@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"flag"
 	"maps"
 	"os"
@@ -72,6 +73,25 @@ func recordedRuns() []recordedRun {
 			in["environment"] = "staging"
 			in["manifests"] = podinfoDeploymentEdited(t, apps, "minReadySeconds: 3", "minReadySeconds: -3") + "," + filepath.Join(apps.PodinfoSource, "kustomize", "service.yaml")
 			return e.runAction(t, in, "")
+		}},
+		{name: "podinfo-fail-permissions", namespace: "shop-staging", status: "failed", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			// The deployer's credential may only read the namespace, so
+			// validation names what it lacks and changes nothing.
+			in["environment"] = "staging"
+			e.firstPodinfo(t, apps, in)
+			user := "deployer-" + e.ns
+			kubeconfig, err := e.c.AddUser(user)
+			require.NoError(t, err)
+			e.grantReadOnly(t, user)
+			in["image"] = podinfoSHA2
+			in["kubeconfig"] = base64.StdEncoding.EncodeToString(kubeconfig)
+			res := e.runAction(t, in, "")
+			for _, line := range strings.Split(string(kubeconfig), "\n") {
+				if _, secret, ok := strings.Cut(line, "-data: "); ok && secret != "" {
+					require.NotContains(t, res.events, secret, "the user's credential is in the event log")
+				}
+			}
+			return res
 		}},
 		{name: "podinfo-fail-deploy", namespace: "shop-staging", status: "rolled-back", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
 			in["environment"] = "staging"

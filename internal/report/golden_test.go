@@ -123,6 +123,7 @@ func TestGoldenContent(t *testing.T) {
 			"```mermaid\n---\nconfig:\n", "---\nxychart-beta\n", "x-axis [\"0.0s\", ", "    bar [", "**Alerts:**",
 		}, []string{"**Reason:**", "### Evidence", "[!WARNING]", "xychart-beta horizontal", "⟲"}},
 		{"podinfo-fail-validate", nil, []string{"```mermaid", "### By hand"}},
+		{"podinfo-fail-permissions", nil, []string{"```mermaid", "### By hand", "get deployments.apps in namespace"}},
 		{"podinfo-fail-deploy", []string{"#### Recent events", "### By hand", "rollout undo deployment/podinfo --to-revision="}, nil},
 		{"podinfo-rollback-monitor", []string{
 			"**Reason:** rolled back to ghcr.io/acme/podinfo:", " ⟲\"]", "⟲ marks the rollback at +",
@@ -163,6 +164,10 @@ func TestRecordedRunHighlights(t *testing.T) {
 		}},
 		{"podinfo-skip-tests-production", []string{"> [!WARNING]\n> Tests were skipped for this production deploy: its smoke tests did not run", "smoke tests skipped (skip-tests) in production", "### Traffic verification"}},
 		{"podinfo-fail-validate", []string{"## ❌ Deploy failed · staging", "server-side dry run", "spec.minReadySeconds: Invalid value: -3"}},
+		{"podinfo-fail-permissions", []string{
+			"## ❌ Deploy failed · staging", "user \"deployer-shop-staging\"", "nothing was changed", "#### Missing permissions",
+			"`patch deployments.apps in namespace \"shop-staging\"`", "#### How to fix\n\n```\n", "kubectl create role greenlight-deployer-", "kind: Role",
+		}},
 		{"podinfo-fail-deploy", []string{"## ↩️ Rolled back · staging", "#### Failing pods", "ImagePullBackOff", "missing-6.9.3"}},
 		{"podinfo-fail-verify", []string{"## ❌ Deploy failed · production", "podinfo reports its version", "#### Container logs", "Starting podinfo"}},
 		{"podinfo-random-errors", []string{"## ↩️ Rolled back · production", "traffic verification failed"}},
