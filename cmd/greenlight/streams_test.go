@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
 
@@ -126,6 +127,21 @@ func recordedRuns() []recordedRun {
 			res := e.runHooked(t, in, stdoutHook{at: "::group::monitor", do: func(liveRun) { e.disablePodinfoReadiness(t, "podinfo-green") }})
 			t.Logf("exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 			return res
+		}},
+		{name: "sampleapp-rollback-monitor", namespace: "shop", status: "rolled-back", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			// The sample app reports its components on /health/detailed,
+			// which podinfo has no counterpart of; its new version starts
+			// answering 500 six seconds after it starts, during monitoring.
+			e.createApp(t, "sampleapp:v1")
+			first := e.inputs("production", "sampleapp:v2")
+			require.Equal(t, "succeeded", e.runAction(t, first, "").outputs["status"], "the sample app's first deploy")
+			delete(in, "container")
+			delete(in, "health-paths") // the defaults, /health/detailed among them
+			maps.Copy(in, e.inputs("production", "sampleapp:v3"))
+			in["manifests"] = manifests(t, corev1.EnvVar{Name: "SAMPLEAPP_FAIL_AFTER", Value: "6s"})
+			in["monitor-duration"] = "60s"
+			in["monitor-interval"] = "250ms"
+			return e.runAction(t, in, "")
 		}},
 		{name: "podinfo-rollback-failed", namespace: "shop-staging", status: "rollback-failed", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
 			// The version serving now is broken already (its image was

@@ -34,11 +34,11 @@ func BenchmarkMarkdown(b *testing.B) {
 // BenchmarkMarkdownTrimmed renders a document far over the budget, as a
 // report file can hold, so the trim steps run.
 func BenchmarkMarkdownTrimmed(b *testing.B) {
-	doc := benchDoc(b, "podinfo-random-errors")
+	doc := benchDoc(b, "sampleapp-rollback-monitor")
 	long := strings.Repeat("x", 280)
-	h := withComponents(doc).Health[0]
+	h := doc.Health[0]
 	for i := range 60 {
-		h.Endpoints[0].Detailed.Components = append(h.Endpoints[0].Detailed.Components, health.Component{Name: fmt.Sprintf("dependency-%d", i), Status: "fail", Message: long})
+		h.Endpoints[2].Detailed.Components = append(h.Endpoints[2].Detailed.Components, health.Component{Name: fmt.Sprintf("dependency-%d", i), Status: "fail", Message: long})
 	}
 	for i := range 300 {
 		h.Target = fmt.Sprintf("https://replica-%d.example", i)

@@ -172,6 +172,11 @@ func TestRecordedRunHighlights(t *testing.T) {
 		{"podinfo-fail-verify", []string{"## ❌ Deploy failed · production", "podinfo reports its version", "#### Container logs", "Starting podinfo"}},
 		{"podinfo-random-errors", []string{"## ↩️ Rolled back · production", "traffic verification failed"}},
 		{"podinfo-rollback-monitor", []string{"## ↩️ Rolled back · production", "**Rollback rule `error-rate`:**", "#### Samples that tripped the rule", "❌ 503"}},
+		{"sampleapp-rollback-monitor", []string{
+			"## ↩️ Rolled back · production", "**Reason:** rolled back to sampleapp:v2 because monitoring", "**Rollback rule `error-rate`:**",
+			"Components of `/health/detailed`, overall ✅ pass:", "| database:responseTime | ✅ pass | 3ms | observed 3 ms |",
+			"#### Container logs", "answered 500: injected failure", "⟲ marks the rollback at +", "```mermaid",
+		}},
 		{"podinfo-rollback-failed", []string{"## 🚨 Rollback failed · staging", "> [!CAUTION]", "missing-6.9.1"}},
 	}
 	for _, tc := range tests {

@@ -191,17 +191,6 @@ var budgetSections = []string{
 	"#### Failing pods",
 }
 
-// withComponents adds a component report to the first health check of a
-// recorded run, as a service with a detailed health endpoint answers;
-// podinfo's /healthz and /readyz report none.
-func withComponents(doc Document) Document {
-	doc.Health[0].Endpoints[0].Detailed = &health.Detailed{Format: health.FormatJSON, Status: "DOWN", Components: []health.Component{
-		{Name: "db", Status: "DOWN", Latency: 1500 * time.Millisecond, Message: "connection refused"},
-		{Name: "cache", Status: "UP", Latency: 2 * time.Millisecond},
-	}}
-	return doc
-}
-
 // checkTrimOrder shrinks the budget step by step and checks that a
 // section is only gone once every section trimmed before it is gone, and
 // that the top and the manual command stay; it returns the sections the
@@ -253,33 +242,28 @@ func checkTrimOrder(t *testing.T, doc Document) []string {
 	return present
 }
 
-// TestMarkdownBudget trims every recorded run's summary, and one with a
-// component report, through every budget; together they hold a section of
-// every trim step.
+// TestMarkdownBudget trims every recorded run's summary through every
+// budget; together they hold a section of every trim step.
 func TestMarkdownBudget(t *testing.T) {
 	t.Parallel()
 	require.Len(t, budgetSections, len(trimSteps))
-	docs := map[string]Document{"podinfo-rollback-monitor-with-components": withComponents(recordStream(t, "podinfo-rollback-monitor"))}
-	for _, name := range streamNames(t) {
-		docs[name] = recordStream(t, name)
-	}
 	seen := map[string]bool{}
-	for name, doc := range docs {
+	for _, name := range streamNames(t) {
 		t.Run(name, func(t *testing.T) {
-			for _, s := range checkTrimOrder(t, doc) {
+			for _, s := range checkTrimOrder(t, recordStream(t, name)) {
 				seen[s] = true
 			}
 		})
 	}
 	for _, s := range budgetSections {
-		assert.True(t, seen[s], "no document has %q, so its trim step is untested", s)
+		assert.True(t, seen[s], "no recorded run has %q, so its trim step is untested", s)
 	}
 
-	doc := docs["podinfo-rollback-monitor-with-components"]
+	doc := recordStream(t, "sampleapp-rollback-monitor")
 	full := Markdown(doc)
 	minimal := renderMinimal(doc)
 	require.True(t, strings.HasPrefix(full, "## ↩️ Rolled back · production\n"))
-	require.Contains(t, full, "**Reason:** rolled back to ghcr.io/acme/podinfo:")
+	require.Contains(t, full, "**Reason:** rolled back to sampleapp:v2 because monitoring")
 	tests := []struct {
 		name   string
 		budget int
@@ -288,7 +272,7 @@ func TestMarkdownBudget(t *testing.T) {
 	}{
 		{"fits", len(full), []string{"<details>"}, []string{"[!NOTE]"}},
 		{"timing goes first", len(full) - 1, []string{"Components of ", "#### Container logs", "left out: request timing.", "```mermaid"}, []string{"<details><summary>Request timing"}},
-		{"only the essentials", len(minimal), []string{"left out: every detail.", "**Reason:** rolled back to", "```sh\nkubectl -n shop scale deployment/podinfo-green"}, []string{"### Stages"}},
+		{"only the essentials", len(minimal), []string{"left out: every detail.", "**Reason:** rolled back to", "```sh\nkubectl -n shop scale deployment/shop-green"}, []string{"### Stages"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -309,7 +293,7 @@ func TestMarkdownBudget(t *testing.T) {
 // the summary still fits.
 func TestMarkdownHugeDocumentFitsDefaultBudget(t *testing.T) {
 	t.Parallel()
-	doc := recordStream(t, "podinfo-random-errors")
+	doc := recordStream(t, "sampleapp-rollback-monitor")
 	long := strings.Repeat("x", 280)
 	failed := slices.IndexFunc(doc.Stages, func(s Stage) bool { return s.Outcome == event.Failed })
 	require.GreaterOrEqual(t, failed, 0, "the run has a failed stage")
@@ -317,10 +301,12 @@ func TestMarkdownHugeDocumentFitsDefaultBudget(t *testing.T) {
 		doc.Stages[failed].Findings = append(doc.Stages[failed].Findings, event.Finding{Kind: "pod", Subject: fmt.Sprintf("pod-%d", i), Reason: "CrashLoopBackOff", Message: long})
 	}
 	// Health checks from a report file are not bounded by the Recorder.
-	h := withComponents(doc).Health[0]
+	h := doc.Health[0]
+	detailed := slices.IndexFunc(h.Endpoints, func(e health.EndpointResult) bool { return e.Detailed != nil })
+	require.GreaterOrEqual(t, detailed, 0, "the run reports components")
 	for i := range 60 {
 		c := health.Component{Name: fmt.Sprintf("dependency-%d", i), Status: "fail", Message: long}
-		h.Endpoints[0].Detailed.Components = append(h.Endpoints[0].Detailed.Components, c)
+		h.Endpoints[detailed].Detailed.Components = append(h.Endpoints[detailed].Detailed.Components, c)
 	}
 	for i := range 300 {
 		h.Target = fmt.Sprintf("https://replica-%d.shop.example", i)
@@ -332,8 +318,8 @@ func TestMarkdownHugeDocumentFitsDefaultBudget(t *testing.T) {
 	got := Markdown(doc)
 	assert.LessOrEqual(t, len(got), DefaultBudget)
 	assert.Contains(t, got, "The JSON report has everything.")
-	assert.Contains(t, got, "**Reason:** rolled back to ghcr.io/acme/podinfo:")
-	assert.Contains(t, got, "```sh\nkubectl -n shop scale deployment/podinfo-green")
+	assert.Contains(t, got, "**Reason:** rolled back to sampleapp:v2 because monitoring")
+	assert.Contains(t, got, "```sh\nkubectl -n shop scale deployment/shop-green")
 	assert.Contains(t, got, "3900 more left out; see the JSON report.")
 }
 
@@ -341,7 +327,7 @@ func TestMermaidCharts(t *testing.T) {
 	t.Parallel()
 	xAxis := regexp.MustCompile(`(?m)^    x-axis \[("[^"\n]+")(, "[^"\n]+")*\]$`)
 	values := regexp.MustCompile(`(?m)^    (line|bar) \[([0-9., ]+)\]$`)
-	for _, name := range []string{"podinfo-success", "podinfo-rollback-monitor", "podinfo-skip-tests-production"} {
+	for _, name := range []string{"podinfo-success", "podinfo-rollback-monitor", "podinfo-skip-tests-production", "sampleapp-rollback-monitor"} {
 		summary := Markdown(recordStream(t, name))
 		blocks := strings.Split(summary, "```mermaid\n")[1:]
 		require.Len(t, blocks, 2, name)
