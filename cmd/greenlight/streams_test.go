@@ -25,8 +25,9 @@ import (
 )
 
 // The event streams under the repository's testdata/streams are the event
-// logs of real runs on the test cluster, with podinfo; the report package
-// renders its goldens from them. Record them again with
+// logs of real runs on the test cluster, with podinfo, and with the sample
+// app where it shows what podinfo cannot (a component report); the report
+// package renders its goldens, in testdata/golden, from them. Record them again with
 // go test ./cmd/greenlight -run TestRecordedStreams -record-streams.
 var recordStreams = flag.Bool("record-streams", false, "rewrite testdata/streams/*.jsonl at the repository root from real runs")
 

@@ -17,10 +17,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the goldens under the repository's testdata/golden (and the browser screenshot) from the current output")
 
-// The streams are the event logs of real runs with podinfo on the test
-// cluster, recorded by cmd/greenlight's TestRecordedStreams into the
-// repository's testdata/streams; their goldens live beside them in
-// testdata/golden.
+// The streams are the event logs of real runs on the test cluster (podinfo,
+// and the sample app for a component report), recorded by cmd/greenlight's
+// TestRecordedStreams into the repository's testdata/streams; their goldens
+// live beside them in testdata/golden.
 var (
 	streamDir = filepath.Join("..", "..", "testdata", "streams")
 	goldenDir = filepath.Join("..", "..", "testdata", "golden")
