@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"flag"
 	"maps"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
 
@@ -23,8 +25,9 @@ import (
 )
 
 // The event streams under the repository's testdata/streams are the event
-// logs of real runs on the test cluster, with podinfo; the report package
-// renders its goldens from them. Record them again with
+// logs of real runs on the test cluster, with podinfo, and with the sample
+// app where it shows what podinfo cannot (a component report); the report
+// package renders its goldens, in testdata/golden, from them. Record them again with
 // go test ./cmd/greenlight -run TestRecordedStreams -record-streams.
 var recordStreams = flag.Bool("record-streams", false, "rewrite testdata/streams/*.jsonl at the repository root from real runs")
 
@@ -73,6 +76,25 @@ func recordedRuns() []recordedRun {
 			in["manifests"] = podinfoDeploymentEdited(t, apps, "minReadySeconds: 3", "minReadySeconds: -3") + "," + filepath.Join(apps.PodinfoSource, "kustomize", "service.yaml")
 			return e.runAction(t, in, "")
 		}},
+		{name: "podinfo-fail-permissions", namespace: "shop-staging", status: "failed", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			// The deployer's credential may only read the namespace, so
+			// validation names what it lacks and changes nothing.
+			in["environment"] = "staging"
+			e.firstPodinfo(t, apps, in)
+			user := "deployer-" + e.ns
+			kubeconfig, err := e.c.AddUser(user)
+			require.NoError(t, err)
+			e.grantReadOnly(t, user)
+			in["image"] = podinfoSHA2
+			in["kubeconfig"] = base64.StdEncoding.EncodeToString(kubeconfig)
+			res := e.runAction(t, in, "")
+			for _, line := range strings.Split(string(kubeconfig), "\n") {
+				if _, secret, ok := strings.Cut(line, "-data: "); ok && secret != "" {
+					require.NotContains(t, res.events, secret, "the user's credential is in the event log")
+				}
+			}
+			return res
+		}},
 		{name: "podinfo-fail-deploy", namespace: "shop-staging", status: "rolled-back", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
 			in["environment"] = "staging"
 			e.firstPodinfo(t, apps, in)
@@ -106,6 +128,21 @@ func recordedRuns() []recordedRun {
 			res := e.runHooked(t, in, stdoutHook{at: "::group::monitor", do: func(liveRun) { e.disablePodinfoReadiness(t, "podinfo-green") }})
 			t.Logf("exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 			return res
+		}},
+		{name: "sampleapp-rollback-monitor", namespace: "shop", status: "rolled-back", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			// The sample app reports its components on /health/detailed,
+			// which podinfo has no counterpart of; its new version starts
+			// answering 500 six seconds after it starts, during monitoring.
+			e.createApp(t, "sampleapp:v1")
+			first := e.inputs("production", "sampleapp:v2")
+			require.Equal(t, "succeeded", e.runAction(t, first, "").outputs["status"], "the sample app's first deploy")
+			delete(in, "container")
+			delete(in, "health-paths") // the defaults, /health/detailed among them
+			maps.Copy(in, e.inputs("production", "sampleapp:v3"))
+			in["manifests"] = manifests(t, corev1.EnvVar{Name: "SAMPLEAPP_FAIL_AFTER", Value: "6s"})
+			in["monitor-duration"] = "60s"
+			in["monitor-interval"] = "250ms"
+			return e.runAction(t, in, "")
 		}},
 		{name: "podinfo-rollback-failed", namespace: "shop-staging", status: "rollback-failed", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
 			// The version serving now is broken already (its image was

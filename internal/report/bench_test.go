@@ -22,9 +22,9 @@ func BenchmarkRecorderProgress(b *testing.B) {
 	}
 }
 
-// BenchmarkMarkdown renders the 30-minute success summary.
+// BenchmarkMarkdown renders the summary of a recorded successful run.
 func BenchmarkMarkdown(b *testing.B) {
-	doc := benchDoc(b, "success")
+	doc := benchDoc(b, "podinfo-success")
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = Markdown(doc)
@@ -34,7 +34,7 @@ func BenchmarkMarkdown(b *testing.B) {
 // BenchmarkMarkdownTrimmed renders a document far over the budget, as a
 // report file can hold, so the trim steps run.
 func BenchmarkMarkdownTrimmed(b *testing.B) {
-	doc := benchDoc(b, "fail-verify")
+	doc := benchDoc(b, "sampleapp-rollback-monitor")
 	long := strings.Repeat("x", 280)
 	h := doc.Health[0]
 	for i := range 60 {
@@ -52,7 +52,7 @@ func BenchmarkMarkdownTrimmed(b *testing.B) {
 
 // BenchmarkText renders the rollback summary for a terminal.
 func BenchmarkText(b *testing.B) {
-	doc := benchDoc(b, "rollback-monitor")
+	doc := benchDoc(b, "podinfo-rollback-monitor")
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = Text(doc)

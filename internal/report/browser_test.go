@@ -43,21 +43,21 @@ func TestSummariesRenderInBrowser(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range streamNames(t) {
 		t.Run(name, func(t *testing.T) {
-			summary, err := os.ReadFile(filepath.Join("testdata", "golden", name+".md"))
+			summary, err := os.ReadFile(filepath.Join(goldenDir, name+".md"))
 			require.NoError(t, err)
 			page := renderPage(t, node, dir, name, summary)
 			dom := dumpDOM(t, chromium, page)
 			charts := strings.Count(string(summary), "```mermaid\n")
 			checkCharts(t, dom, charts)
 
-			if name == "rollback-monitor" {
+			if name == "podinfo-rollback-monitor" {
 				shot := filepath.Join(dir, "summary-rollback.png")
 				runBounded(t, chromium, chromiumArgs(t, "--screenshot="+shot, "--window-size=1000,1600", fileURL(page))...)
 				png, err := os.ReadFile(shot)
 				require.NoError(t, err)
 				require.True(t, bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")), "screenshot is a PNG")
 				if *update {
-					require.NoError(t, os.WriteFile(filepath.Join("testdata", "screenshots", "summary-rollback.png"), png, 0o644))
+					require.NoError(t, os.WriteFile(filepath.Join(goldenDir, "summary-rollback.png"), png, 0o644))
 				}
 			}
 		})

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,47 +178,60 @@ func TestGoldenTablesAreWellFormed(t *testing.T) {
 	}
 }
 
-func TestMarkdownBudget(t *testing.T) {
-	t.Parallel()
-	doc := recordStream(t, "rollback-monitor")
+// budgetSections are what each trim step removes, in trim order.
+var budgetSections = []string{
+	"<details><summary>Request timing",
+	"#### Container logs",
+	"Components of ",
+	"Failed probes (per",
+	"Latency, ms (average",
+	"#### Samples that tripped the rule",
+	"#### Recent events",
+	"| Version | Answers |",
+	"#### Failing pods",
+}
+
+// checkTrimOrder shrinks the budget step by step and checks that a
+// section is only gone once every section trimmed before it is gone, and
+// that the top and the manual command stay; it returns the sections the
+// document has.
+func checkTrimOrder(t *testing.T, doc Document) []string {
+	t.Helper()
 	full := Markdown(doc)
 	minimal := renderMinimal(doc)
-	headline := "## ↩️ Rolled back · production\n"
-	reason := "**Reason:** Monitoring asked for a rollback"
-
-	// What each trim step removes, in trim order; a section may only be
-	// gone if every section before it is gone too.
-	sections := []string{
-		"<details><summary>Request timing",
-		"#### Container logs",
-		"Components of ",
-		"Failed probes (per",
-		"Latency, ms (average",
-		"#### Samples that tripped the rule",
-		"#### Recent events",
-		"| Version | Answers |",
-		"#### Failing pods",
+	top, _, _ := strings.Cut(full, "\n")
+	var reason, manual string
+	for _, line := range strings.Split(full, "\n") {
+		if strings.HasPrefix(line, "**Reason:**") {
+			reason = line
+			break
+		}
 	}
-	require.Len(t, sections, len(trimSteps))
-	for _, s := range sections {
-		require.Contains(t, full, s)
+	if doc.Result != nil && strings.TrimSpace(doc.Result.ManualCommand) != "" {
+		manual, _, _ = strings.Cut(strings.TrimSpace(doc.Result.ManualCommand), "\n")
+		require.Contains(t, full, "```sh\n"+manual)
 	}
-
+	var present []string
+	for _, s := range budgetSections {
+		if strings.Contains(full, s) {
+			present = append(present, s)
+		}
+	}
 	for budget := len(full); budget >= 0; budget -= 97 {
 		got := MarkdownWithBudget(doc, budget)
 		require.LessOrEqual(t, len(got), budget)
 		if budget < len(minimal) {
 			continue
 		}
-		require.True(t, strings.HasPrefix(got, headline), "the headline is never trimmed (budget %d)", budget)
+		require.True(t, strings.HasPrefix(got, top+"\n"), "the top is never trimmed (budget %d)", budget)
 		require.Contains(t, got, reason, "the reason is never trimmed (budget %d)", budget)
-		require.Contains(t, got, "```sh\nkubectl --namespace shop patch service", "the manual command is never trimmed (budget %d)", budget)
+		require.Contains(t, got, manual, "the manual command is never trimmed (budget %d)", budget)
 		if got == full {
 			continue
 		}
 		require.Contains(t, got, "The JSON report has everything.", "trimming is announced (budget %d)", budget)
 		kept := ""
-		for _, s := range sections {
+		for _, s := range present {
 			if strings.Contains(got, s) {
 				kept = s
 			} else if kept != "" {
@@ -225,7 +239,31 @@ func TestMarkdownBudget(t *testing.T) {
 			}
 		}
 	}
+	return present
+}
 
+// TestMarkdownBudget trims every recorded run's summary through every
+// budget; together they hold a section of every trim step.
+func TestMarkdownBudget(t *testing.T) {
+	t.Parallel()
+	require.Len(t, budgetSections, len(trimSteps))
+	seen := map[string]bool{}
+	for _, name := range streamNames(t) {
+		t.Run(name, func(t *testing.T) {
+			for _, s := range checkTrimOrder(t, recordStream(t, name)) {
+				seen[s] = true
+			}
+		})
+	}
+	for _, s := range budgetSections {
+		assert.True(t, seen[s], "no recorded run has %q, so its trim step is untested", s)
+	}
+
+	doc := recordStream(t, "sampleapp-rollback-monitor")
+	full := Markdown(doc)
+	minimal := renderMinimal(doc)
+	require.True(t, strings.HasPrefix(full, "## ↩️ Rolled back · production\n"))
+	require.Contains(t, full, "**Reason:** rolled back to sampleapp:v2 because monitoring")
 	tests := []struct {
 		name   string
 		budget int
@@ -234,7 +272,7 @@ func TestMarkdownBudget(t *testing.T) {
 	}{
 		{"fits", len(full), []string{"<details>"}, []string{"[!NOTE]"}},
 		{"timing goes first", len(full) - 1, []string{"Components of ", "#### Container logs", "left out: request timing.", "```mermaid"}, []string{"<details><summary>Request timing"}},
-		{"only the essentials", len(minimal), []string{"left out: every detail."}, []string{"### Stages"}},
+		{"only the essentials", len(minimal), []string{"left out: every detail.", "**Reason:** rolled back to", "```sh\nkubectl -n shop scale deployment/shop-green"}, []string{"### Stages"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,19 +293,23 @@ func TestMarkdownBudget(t *testing.T) {
 // the summary still fits.
 func TestMarkdownHugeDocumentFitsDefaultBudget(t *testing.T) {
 	t.Parallel()
-	doc := recordStream(t, "fail-verify")
+	doc := recordStream(t, "sampleapp-rollback-monitor")
 	long := strings.Repeat("x", 280)
+	failed := slices.IndexFunc(doc.Stages, func(s Stage) bool { return s.Outcome == event.Failed })
+	require.GreaterOrEqual(t, failed, 0, "the run has a failed stage")
 	for i := range 4000 {
-		doc.Stages[2].Findings = append(doc.Stages[2].Findings, event.Finding{Kind: "pod", Subject: fmt.Sprintf("pod-%d", i), Reason: "CrashLoopBackOff", Message: long})
+		doc.Stages[failed].Findings = append(doc.Stages[failed].Findings, event.Finding{Kind: "pod", Subject: fmt.Sprintf("pod-%d", i), Reason: "CrashLoopBackOff", Message: long})
 	}
 	// Health checks from a report file are not bounded by the Recorder.
 	h := doc.Health[0]
+	detailed := slices.IndexFunc(h.Endpoints, func(e health.EndpointResult) bool { return e.Detailed != nil })
+	require.GreaterOrEqual(t, detailed, 0, "the run reports components")
 	for i := range 60 {
 		c := health.Component{Name: fmt.Sprintf("dependency-%d", i), Status: "fail", Message: long}
-		h.Endpoints[2].Detailed.Components = append(h.Endpoints[2].Detailed.Components, c)
+		h.Endpoints[detailed].Detailed.Components = append(h.Endpoints[detailed].Detailed.Components, c)
 	}
 	for i := range 300 {
-		h.Target = fmt.Sprintf("https://replica-%d.staging.shop.acme.example", i)
+		h.Target = fmt.Sprintf("https://replica-%d.shop.example", i)
 		doc.Health = append(doc.Health, h)
 	}
 	full := renderTop(doc) + renderBody(doc, fullDetail())
@@ -276,8 +318,8 @@ func TestMarkdownHugeDocumentFitsDefaultBudget(t *testing.T) {
 	got := Markdown(doc)
 	assert.LessOrEqual(t, len(got), DefaultBudget)
 	assert.Contains(t, got, "The JSON report has everything.")
-	assert.Contains(t, got, "**Reason:** Verification failed")
-	assert.Contains(t, got, "rollout undo deployment/storefront --to-revision=13")
+	assert.Contains(t, got, "**Reason:** rolled back to sampleapp:v2 because monitoring")
+	assert.Contains(t, got, "```sh\nkubectl -n shop scale deployment/shop-green")
 	assert.Contains(t, got, "3900 more left out; see the JSON report.")
 }
 
@@ -285,7 +327,7 @@ func TestMermaidCharts(t *testing.T) {
 	t.Parallel()
 	xAxis := regexp.MustCompile(`(?m)^    x-axis \[("[^"\n]+")(, "[^"\n]+")*\]$`)
 	values := regexp.MustCompile(`(?m)^    (line|bar) \[([0-9., ]+)\]$`)
-	for _, name := range []string{"success", "rollback-monitor", "podinfo-skip-tests-production"} {
+	for _, name := range []string{"podinfo-success", "podinfo-rollback-monitor", "podinfo-skip-tests-production", "sampleapp-rollback-monitor"} {
 		summary := Markdown(recordStream(t, name))
 		blocks := strings.Split(summary, "```mermaid\n")[1:]
 		require.Len(t, blocks, 2, name)

@@ -207,7 +207,7 @@ func TestRecorderConcurrent(t *testing.T) {
 
 func TestReadJSON(t *testing.T) {
 	t.Parallel()
-	doc := recordStream(t, "rollback-monitor")
+	doc := recordStream(t, "podinfo-rollback-monitor")
 	var buf bytes.Buffer
 	require.NoError(t, WriteJSON(&buf, doc))
 	back, err := ReadJSON(&buf)
