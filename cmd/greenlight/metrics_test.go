@@ -178,34 +178,59 @@ func podinfoServiceWithMetricsPort(t *testing.T, apps testcluster.Apps) string {
 // --random-error fails whole seconds of its user traffic (every request of
 // such a second answers 500, 400 or 409), but not its admin port's
 // /healthz, where the health checks go. Under the same load before and
-// after, the requests the pods served trip the pod-metrics rules; the
-// probes never do.
+// after, the requests the pods served trip the error-rate rule of the
+// source that read them — the pods' own metrics, or a real Prometheus
+// scraping them — while the probes never do.
 func TestPodinfoRandomErrorsTripMetricsWhileProbesStayGreen(t *testing.T) {
 	t.Parallel()
-	apps := publicApps(t)
-	e := newEnv(t, "")
-	service := podinfoServiceWithMetricsPort(t, apps)
-	in := metricsInputs(e.podinfoInputs(apps, "staging", podinfoSHA1))
-	delete(in, "url") // through the API server's service proxy, to the admin port
-	in["service-port"] = "9797"
-	in["health-paths"] = "/healthz"
-	in["manifests"] = filepath.Join(apps.PodinfoSource, "kustomize", "deployment.yaml") + "," + service
-	in["monitor-duration"] = "2s"
-	first := e.runAction(t, in, "")
-	require.Equal(t, "succeeded", first.outputs["status"])
+	tests := []struct {
+		source string
+		inputs func(t *testing.T, e *env, in map[string]string)
+	}{
+		{"pod metrics", func(_ *testing.T, _ *env, in map[string]string) {}},
+		{"prometheus", func(t *testing.T, e *env, in map[string]string) {
+			delete(in, "metrics-path")
+			delete(in, "metrics-port")
+			prometheusInputs(in, prometheusFor(t, e, "http-metrics").URL)
+			// Prometheus's minute-long window averages the failing
+			// seconds (about one in nine answers 500) with the rest.
+			in["alert-error-rate"] = "5%"
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.source, func(t *testing.T) {
+			t.Parallel()
+			apps := publicApps(t)
+			e := newEnv(t, "")
+			service := podinfoServiceWithMetricsPort(t, apps)
+			in := metricsInputs(e.podinfoInputs(apps, "staging", podinfoSHA1))
+			delete(in, "url") // through the API server's service proxy, to the admin port
+			in["service-port"] = "9797"
+			in["health-paths"] = "/healthz"
+			in["manifests"] = filepath.Join(apps.PodinfoSource, "kustomize", "deployment.yaml") + "," + service
+			in["monitor-duration"] = "2s"
+			first := e.runAction(t, in, "")
+			require.Equal(t, "succeeded", first.outputs["status"])
 
-	stop := podinfoLoad(t, e.c.ServiceURL(e.ns, "podinfo"))
-	in["image"] = podinfoSHA2
-	in["manifests"] = randomErrors(t, apps) + "," + service
-	in["monitor-duration"] = "60s"
-	in["min-requests"] = "10"
-	res := e.runAction(t, in, "")
-	load := stop()
-	assert.Positive(t, load.Sent)
-	assert.Regexp(t, `\(pod metrics\) is above the (alert|rollback) threshold`, res.stdout, "the pods' own figures trip a rule")
-	assert.Contains(t, res.report, `"source": "pod metrics"`)
-	assert.NotContains(t, res.stdout, "(probes) is above")
-	assert.Equal(t, "0.0000", res.outputs["error-rate"], "the probes of the admin port's /healthz stayed green")
-	t.Logf("status %s: %s; requests 5xx %s, %s req/s; probes error rate %s", res.outputs["status"], res.outputs["reason"],
-		res.outputs["requests-error-rate"], res.outputs["throughput-rps"], res.outputs["error-rate"])
+			tc.inputs(t, e, in)
+			stop := podinfoLoad(t, e.c.ServiceURL(e.ns, "podinfo"))
+			in["image"] = podinfoSHA2
+			in["manifests"] = randomErrors(t, apps) + "," + service
+			in["monitor-duration"] = "60s"
+			// Probes through the API server's service proxy get 2 s each
+			// (the interval) on a machine that runs many tests at once.
+			in["monitor-interval"] = "2s"
+			in["min-samples"] = "10"
+			in["min-requests"] = "10"
+			res := e.runAction(t, in, "")
+			load := stop()
+			assert.Positive(t, load.Sent)
+			assert.Regexp(t, `\(`+tc.source+`\) is above the (alert|rollback) threshold`, res.stdout, "the requests the pods served trip a rule")
+			assert.Contains(t, res.report, `"source": "`+tc.source+`"`)
+			assert.NotContains(t, res.stdout, "(probes) is above")
+			assert.Equal(t, "0.0000", res.outputs["error-rate"], "the probes of the admin port's /healthz stayed green")
+			t.Logf("status %s: %s; requests 5xx %s, %s req/s; probes error rate %s", res.outputs["status"], res.outputs["reason"],
+				res.outputs["requests-error-rate"], res.outputs["throughput-rps"], res.outputs["error-rate"])
+		})
+	}
 }
