@@ -670,7 +670,15 @@ func TestActRunnerLayoutRollbackRollForward(t *testing.T) {
 	t.Logf("by hand:\n%s\n%s", command, out)
 	// v3 is the build that fails 6s after it starts (the fault that got it
 	// rolled back), so some answers may be its own 500s; none is v2's.
-	counts := e.serving(t, 20)
+	// The patch returns before the EndpointSlice controller follows the
+	// new selector: traffic moves a moment later, as for any user.
+	var counts map[string]int
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		counts = e.serving(t, 20)
+		if counts["v2"] == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	assert.Zero(t, counts["v2"], "the previous version no longer serves: %v", counts)
 	assert.Positive(t, counts["v3"], "the new version serves after the by-hand roll forward: %v", counts)
 }

@@ -163,11 +163,18 @@ func realNodeEnv(t testing.TB) env {
 	return env{c: c, ns: c.NewNamespace(t), client: c.Client()}
 }
 
-// unitState is every workload's image and version counters, read from the
-// cluster.
+// unitState is every workload's image and what a writer of it changes,
+// read from the cluster: the spec (its generation), labels and
+// annotations. Not the resourceVersion: the controllers keep writing
+// status (a Deployment's conditions, a pod turning ready) on their own.
 type unitState struct {
 	images   map[string]string // "Kind/name" → image of its pod template
-	versions map[string]string // "Kind/name" → resourceVersion/generation
+	versions map[string]string // "Kind/name" → generation, labels and annotations
+}
+
+// written is what a write to an object by anyone but its controller shows.
+func written(m metav1.ObjectMeta) string {
+	return fmt.Sprintf("generation %d, labels %v, annotations %v", m.Generation, m.Labels, m.Annotations)
 }
 
 func (e env) unitState(t *testing.T) unitState { return e.unitStateOf(t, "api") }
@@ -181,16 +188,16 @@ func (e env) unitStateOf(t *testing.T, app string) unitState {
 		d, err := e.client.AppsV1().Deployments(e.ns).Get(ctx, name, metav1.GetOptions{})
 		require.NoError(t, err)
 		s.images["Deployment/"+name] = d.Spec.Template.Spec.Containers[0].Image
-		s.versions["Deployment/"+name] = fmt.Sprintf("%s/%d", d.ResourceVersion, d.Generation)
+		s.versions["Deployment/"+name] = written(d.ObjectMeta)
 	}
 	st, err := e.client.AppsV1().StatefulSets(e.ns).Get(ctx, "cache", metav1.GetOptions{})
 	require.NoError(t, err)
 	s.images["StatefulSet/cache"] = st.Spec.Template.Spec.Containers[0].Image
-	s.versions["StatefulSet/cache"] = fmt.Sprintf("%s/%d", st.ResourceVersion, st.Generation)
+	s.versions["StatefulSet/cache"] = written(st.ObjectMeta)
 	cj, err := e.client.BatchV1().CronJobs(e.ns).Get(ctx, "report", metav1.GetOptions{})
 	require.NoError(t, err)
 	s.images["CronJob/report"] = cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Image
-	s.versions["CronJob/report"] = fmt.Sprintf("%s/%d", cj.ResourceVersion, cj.Generation)
+	s.versions["CronJob/report"] = written(cj.ObjectMeta)
 	return s
 }
 
@@ -351,7 +358,7 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 		require.NotEmpty(t, rf.Logs, "the migration's log tail")
 		assert.Contains(t, rf.Logs[0].Text, "check failed", "podcli's own words")
 		assert.Contains(t, err.Error(), "nothing else was applied")
-		assert.Equal(t, before, e.unitState(t), "no other object changed: resourceVersions and generations")
+		assert.Equal(t, before, e.unitState(t), "no other object changed: generations, labels and annotations")
 		assert.Equal(t, ResultFailed, resultOf(d, "Job/migrate").Result)
 		assert.Len(t, d.Objects, 1, "nothing else was applied: %+v", d.Objects)
 		e.requireServing(t, v1)
