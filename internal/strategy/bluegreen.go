@@ -217,42 +217,12 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 		return fmt.Sprintf("%s with %s", d.Deployment, t.Image), nil
 	})
 	if err == nil {
-		// The other workloads roll beside the new color, all within the
-		// rollout timeout; they are undone with it.
-		waitCtx, stopWaits := context.WithCancel(ctx)
-		defer stopWaits()
-		colorCtx, stopColor := context.WithCancel(ctx)
-		defer stopColor()
-		collect := w.startWaits(waitCtx, &d, stopColor)
-		err = rec.run("wait "+d.Color, func() (string, error) {
-			state, err := kube.WaitRollout(colorCtx, b.Client, t.Namespace, d.Deployment, b.Wait)
+		// The other workloads roll beside the new color; they are undone
+		// with it.
+		err = w.rollOut(ctx, &d, "wait "+d.Color, "Deployment/"+d.Deployment, func(ctx context.Context) (string, error) {
+			state, err := kube.WaitRollout(ctx, b.Client, t.Namespace, d.Deployment, b.Wait)
 			return state.Message, err
 		})
-		// Stopped because another workload failed: that failure is the cause.
-		stopped := err != nil && colorCtx.Err() != nil && ctx.Err() == nil
-		if len(d.Objects) > 0 {
-			wl := d.workload("Deployment/" + d.Deployment)
-			wl.Result, wl.Detail = ResultReady, ""
-			switch {
-			case stopped:
-				wl.Result, wl.Detail = "", "stopped: another workload failed"
-				err = nil // collect returns that failure
-			case err != nil:
-				wl.Result, wl.Detail = ResultFailed, err.Error()
-				stopWaits()
-			}
-		}
-		if len(d.changed()) > 0 {
-			werr := rec.run("workloads", func() (string, error) {
-				if err := collect(); err != nil {
-					return "", err
-				}
-				return fmt.Sprintf("%d workloads rolled out", len(d.changed())), nil
-			})
-			if err == nil {
-				err = werr
-			}
-		}
 	}
 	preview := Preview{Namespace: t.Namespace, Service: PreviewService(t.Service), Color: d.Color,
 		Deployment: d.Deployment, PreviousImage: d.PreviousImage, Selector: newSelector, Replicas: int(replicasOf(green))}

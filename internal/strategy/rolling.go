@@ -109,44 +109,13 @@ func (r *Rolling) Deploy(ctx context.Context, t Target) (Deployed, error) {
 		}
 		return d, err
 	}
-	// The other workloads roll beside the application's Deployment, all
-	// within the rollout timeout.
-	waitCtx, stopWaits := context.WithCancel(ctx)
-	defer stopWaits()
-	rolloutCtx, stopRollout := context.WithCancel(ctx)
-	defer stopRollout()
-	collect := w.startWaits(waitCtx, &d, stopRollout)
-	err = rec.run("rollout", func() (string, error) {
-		state, err := kube.WaitRollout(rolloutCtx, r.Client, t.Namespace, t.Deployment, r.Wait)
+	// The other workloads roll beside the application's Deployment.
+	err = w.rollOut(ctx, &d, "rollout", target, func(ctx context.Context) (string, error) {
+		state, err := kube.WaitRollout(ctx, r.Client, t.Namespace, t.Deployment, r.Wait)
 		return state.Message, err
 	})
-	// Stopped because another workload failed: that failure is the cause.
-	stopped := err != nil && rolloutCtx.Err() != nil && ctx.Err() == nil
 	if after, gerr := r.Client.AppsV1().Deployments(t.Namespace).Get(context.WithoutCancel(ctx), t.Deployment, metav1.GetOptions{}); gerr == nil {
 		d.Revision = revisionOf(after.Annotations)
-	}
-	if len(d.Objects) > 0 {
-		wl := d.workload(target)
-		wl.Result, wl.Detail = ResultReady, ""
-		switch {
-		case stopped:
-			wl.Result, wl.Detail = "", "stopped: another workload failed"
-			err = nil // collect returns that failure
-		case err != nil:
-			wl.Result, wl.Detail = ResultFailed, err.Error()
-			stopWaits() // the unit failed: its other workloads are undone anyway
-		}
-	}
-	if len(d.changed()) > 0 {
-		werr := rec.run("workloads", func() (string, error) {
-			if err := collect(); err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("%d workloads rolled out", len(d.changed())), nil
-		})
-		if err == nil {
-			err = werr
-		}
 	}
 	if err == nil {
 		return d, nil

@@ -235,6 +235,46 @@ func (d *Deployed) changed() []kube.WorkloadSnapshot {
 	return out
 }
 
+// rollOut waits for the application's Deployment (waitApp, recorded as
+// step) and, beside it, every other workload the deploy changed, all
+// within the rollout timeout; the first failure stops the other waits.
+// app is the Deployment's object ("Deployment/name") in d.Objects. It
+// returns the unit's failure, if any: when the application's wait was
+// stopped by another workload's failure, that failure is the cause.
+func (w workloads) rollOut(ctx context.Context, d *Deployed, step, app string, waitApp func(context.Context) (string, error)) error {
+	waitCtx, stopWaits := context.WithCancel(ctx)
+	defer stopWaits()
+	appCtx, stopApp := context.WithCancel(ctx)
+	defer stopApp()
+	collect := w.startWaits(waitCtx, d, stopApp)
+	err := w.rec.run(step, func() (string, error) { return waitApp(appCtx) })
+	stopped := err != nil && appCtx.Err() != nil && ctx.Err() == nil
+	if len(d.Objects) > 0 {
+		wl := d.workload(app)
+		wl.Result, wl.Detail = ResultReady, ""
+		switch {
+		case stopped:
+			wl.Result, wl.Detail = "", "stopped: another workload failed"
+			err = nil // collect returns that failure
+		case err != nil:
+			wl.Result, wl.Detail = ResultFailed, err.Error()
+			stopWaits() // the unit failed: its other workloads are undone anyway
+		}
+	}
+	if len(d.changed()) > 0 {
+		werr := w.rec.run("workloads", func() (string, error) {
+			if err := collect(); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%d workloads rolled out", len(d.changed())), nil
+		})
+		if err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
 // startWaits waits, in the background, on every changed workload by its
 // kind's rule, all within the rollout timeout from now; the first failure
 // stops the other waits and calls failed (the unit is undone anyway, so
