@@ -266,6 +266,8 @@ func AttachEnvSecret(objs []*unstructured.Unstructured, subs []Substitution, dep
 	return attached, nil
 }
 
+// managedLabels mark an object greenlight wrote for its own bookkeeping
+// (the history, app-env Secrets and their key).
 func managedLabels() map[string]string {
 	return map[string]string{"app.kubernetes.io/managed-by": FieldManager}
 }

@@ -237,7 +237,7 @@ func AppendHistory(ctx context.Context, client kubernetes.Interface, namespace, 
 			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
 				Name:      name,
 				Namespace: namespace,
-				Labels:    map[string]string{"app.kubernetes.io/managed-by": "greenlight"},
+				Labels:    managedLabels(),
 			}}
 		case err != nil:
 			return fmt.Errorf("read history %s: %w", where, ClassifyAPIError(err))
