@@ -170,6 +170,12 @@ type Result struct {
 	// last one was.
 	Unjudged     int    `json:"unjudged,omitempty"`
 	LastUnjudged string `json:"last_unjudged,omitempty"`
+	// Failures counts the failed probes by what they answered, the most
+	// frequent first, up to a bound; FailuresOther counts the failures of
+	// every other kind. A monitor that passed with a few failed probes
+	// still says why they failed.
+	Failures      []FailureCount `json:"failures,omitempty"`
+	FailuresOther int            `json:"failures_other,omitempty"`
 }
 
 // maxFindings bounds Result.Findings when pods churn all day.
@@ -248,6 +254,7 @@ type runner struct {
 	wg       sync.WaitGroup
 
 	stats    *Stats
+	failures failureTally
 	tracker  Tracker
 	verdicts []Verdict
 	// probeVerdicts and requestVerdicts are the latest of each source;
@@ -304,6 +311,7 @@ loop:
 		r.res.Traffic = &r.res.Sources[0]
 	}
 	r.res.Series = r.stats.Series()
+	r.res.Failures, r.res.FailuresOther = r.failures.counts()
 	r.res.Duration = r.opts.Clock.Now().Sub(r.start)
 	return r.res
 }
@@ -388,6 +396,9 @@ func (r *runner) record(pr probeResult) bool {
 	}
 
 	r.stats.Add(s)
+	if !s.OK {
+		r.failures.add(s)
+	}
 	r.emit(Event{Kind: EventSample, Time: s.Time, Tick: r.res.Ticks, Sample: &s})
 
 	r.probeVerdicts = Evaluate(r.stats.Snapshot(), r.opts.Rules)

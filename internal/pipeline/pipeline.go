@@ -290,7 +290,7 @@ func (r *run) execute(ctx context.Context, op func(ctx context.Context) (string,
 			return "monitoring is off for this environment", nil
 		}
 		s := res.Snapshot
-		finding := fmt.Sprintf("%d probes over %s: p95 %s, errors %.1f%%, availability %.1f%%", s.Count, res.Duration.Round(time.Second), s.Latency.P95.Round(time.Millisecond), s.ErrorRate*100, s.Availability*100)
+		finding := fmt.Sprintf("%d probes over %s: p95 %s, errors %.1f%%%s, availability %.1f%%", s.Count, res.Duration.Round(time.Second), s.Latency.P95.Round(time.Millisecond), s.ErrorRate*100, failuresFinding(res.Failures, res.FailuresOther), s.Availability*100)
 		for _, t := range res.Sources {
 			finding += trafficFinding(&t)
 		}
@@ -391,6 +391,22 @@ const maxMetricsWarnings = 10
 
 // trafficFinding is a request source's figures for the monitor stage's
 // finding, or "" when they were not read. Pure.
+// failuresFinding says why probes failed, the commonest reason first:
+// " (2× HTTP 502, 1× context deadline exceeded)", or nothing when none did.
+func failuresFinding(kinds []monitor.FailureCount, other int) string {
+	if len(kinds) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(kinds)+1)
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%d× %s", k.Count, k.Reason))
+	}
+	if other > 0 {
+		parts = append(parts, fmt.Sprintf("%d× other reasons", other))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
 func trafficFinding(t *monitor.Traffic) string {
 	if t == nil {
 		return ""
