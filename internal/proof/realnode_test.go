@@ -3,6 +3,7 @@ package proof
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -63,89 +64,99 @@ func podinfoOnRealNode(ns, name, image string) (*appsv1.Deployment, *corev1.Serv
 	return dep, svc
 }
 
-// TestRealNodeBlueGreenUnderLoad runs greenlight's blue-green deploy of
-// podinfo and its rollback on the real node under a bounded load (at most
-// 12000 requests at 100/s, loopback only) through the router, which sends
-// each request once to the Service's ClusterIP: kube-proxy, not our code,
-// picks the pod. Every failed request is counted and reported.
-func TestRealNodeBlueGreenUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real node; skipped with -short")
-	}
+// BenchmarkZeroDowntimeRealNode is figure 4 on a real node: greenlight's
+// blue-green deploy of podinfo and its rollback under a bounded load (at
+// most 12000 requests at 100/s, loopback only) through the router, which
+// sends each request once to the Service's ClusterIP: kube-proxy, not our
+// code, picks the pod. Every failed request is counted by cause and
+// reported beside the strict router's figure; any failure fails the run.
+func BenchmarkZeroDowntimeRealNode(b *testing.B) {
 	if os.Geteuid() != 0 {
-		t.Skip("the real node needs root (bridge, routes, iptables, mounts, cgroups); skipped")
+		b.Skip("the real node needs root (bridge, routes, iptables, mounts, cgroups); skipped")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	c, err := testcluster.Start(ctx, testcluster.Options{Log: os.Stderr, RealNode: true})
-	require.NoError(t, err)
+	require.NoError(b, err)
 	defer c.Stop()
+	book.setServer(kubernetesVersion())
 	client := c.Client()
-	ns := c.NewNamespace(t)
-	dep, svc := podinfoOnRealNode(ns, "shop", "ghcr.io/stefanprodan/podinfo:6.9.2")
-	_, err = client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{})
-	require.NoError(t, err)
-	_, err = client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
-	require.NoError(t, err)
-	// Adoption pins the Service to the current ReplicaSet: let it exist.
-	_, err = kube.WaitRollout(ctx, client, ns, "shop", kube.WaitOptions{Timeout: 3 * time.Minute})
-	require.NoError(t, err)
+	var all, during, rollback Summary
+	var shots []Shot
+	for range b.N {
+		ns := c.NewNamespace(b)
+		dep, svc := podinfoOnRealNode(ns, "shop", "ghcr.io/stefanprodan/podinfo:6.9.2")
+		_, err = client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{})
+		require.NoError(b, err)
+		_, err = client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+		require.NoError(b, err)
+		// Adoption pins the Service to the current ReplicaSet: let it exist.
+		_, err = kube.WaitRollout(ctx, client, ns, "shop", kube.WaitOptions{Timeout: 3 * time.Minute})
+		require.NoError(b, err)
 
-	applier, err := kube.NewApplier(c.Config())
-	require.NoError(t, err)
-	bg := &strategy.BlueGreen{Client: client, Applier: applier, Wait: kube.WaitOptions{Timeout: 3 * time.Minute}}
-	target := strategy.Target{Namespace: ns, Deployment: "shop", Service: "shop", Image: "ghcr.io/stefanprodan/podinfo:sha-1111111"}
-	first, err := bg.Deploy(ctx, target)
-	require.NoError(t, err)
-	require.NoError(t, bg.Finish(ctx, target, &first))
+		applier, err := kube.NewApplier(c.Config())
+		require.NoError(b, err)
+		bg := &strategy.BlueGreen{Client: client, Applier: applier, Wait: kube.WaitOptions{Timeout: 3 * time.Minute}}
+		target := strategy.Target{Namespace: ns, Deployment: "shop", Service: "shop", Image: "ghcr.io/stefanprodan/podinfo:sha-1111111"}
+		first, err := bg.Deploy(ctx, target)
+		require.NoError(b, err)
+		require.NoError(b, bg.Finish(ctx, target, &first))
 
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	loaded := make(chan []Shot, 1)
-	loadStart := time.Now()
-	go func() {
-		s, err := Load(loadCtx, LoadOptions{URL: c.ServiceURL(ns, "shop") + "/", Requests: 12000, Rate: 100, Concurrency: 8})
-		if err != nil {
-			t.Error(err)
+		loadCtx, stopLoad := context.WithCancel(ctx)
+		loaded := make(chan []Shot, 1)
+		loadStart := time.Now()
+		go func() {
+			s, err := Load(loadCtx, LoadOptions{URL: c.ServiceURL(ns, "shop") + "/", Requests: 12000, Rate: 100, Concurrency: 8})
+			if err != nil {
+				b.Error(err)
+			}
+			loaded <- s
+		}()
+		time.Sleep(3 * time.Second) // the baseline
+		deployStart := time.Now()
+		target.Image = "ghcr.io/stefanprodan/podinfo:sha-2222222"
+		deployed, err := bg.Deploy(ctx, target)
+		require.NoError(b, err)
+		deployWindow0, deployWindow1, err := window(deployed.Steps, "switch")
+		require.NoError(b, err)
+		time.Sleep(2 * time.Second)
+		steps := len(deployed.Steps)
+		require.NoError(b, bg.Rollback(ctx, target, &deployed))
+		back0, back1, err := window(deployed.Steps[steps:], "switch back")
+		require.NoError(b, err)
+		// Past the old color's termination: a pod scaled down keeps its
+		// kept-alive connections until it exits.
+		time.Sleep(time.Until(back1.Add(5 * time.Second)))
+		stopLoad()
+		shots = <-loaded
+		require.NotEmpty(b, shots)
+		require.True(b, shots[0].Start.Before(deployStart), "the load started before the deploy")
+		require.True(b, shots[len(shots)-1].Start.After(back1), "the load ran past the rollback's switch window")
+		require.Less(b, len(shots), 12000, "the load was stopped by the test, not by running out of requests")
+
+		all = Summarize(shots, loadStart, time.Now())
+		before := Summarize(shots, loadStart, deployStart)
+		during = Summarize(shots, deployWindow0, deployWindow1)
+		between := Summarize(shots, deployWindow1, back0)
+		rollback = Summarize(shots, back0, time.Now())
+		b.Logf("through kube-proxy: %d of %d requests failed (before %d/%d, deploy switch %d/%d, between %d/%d, rollback and after %d/%d)",
+			all.Failed, all.Count, before.Failed, before.Count, during.Failed, during.Count, between.Failed, between.Count, rollback.Failed, rollback.Count)
+		for _, s := range shots {
+			if !s.OK() {
+				b.Logf("failed at +%s: status %d %s", s.Start.Sub(loadStart).Round(time.Millisecond), s.Status, s.Err)
+			}
 		}
-		loaded <- s
-	}()
-	time.Sleep(3 * time.Second) // the baseline
-	deployStart := time.Now()
-	target.Image = "ghcr.io/stefanprodan/podinfo:sha-2222222"
-	deployed, err := bg.Deploy(ctx, target)
-	require.NoError(t, err)
-	deployWindow0, deployWindow1, err := window(deployed.Steps, "switch")
-	require.NoError(t, err)
-	time.Sleep(2 * time.Second)
-	steps := len(deployed.Steps)
-	require.NoError(t, bg.Rollback(ctx, target, &deployed))
-	back0, back1, err := window(deployed.Steps[steps:], "switch back")
-	require.NoError(t, err)
-	// Past the old color's termination: a pod scaled down keeps its
-	// kept-alive connections until it exits.
-	time.Sleep(time.Until(back1.Add(5 * time.Second)))
-	stopLoad()
-	shots := <-loaded
-	require.NotEmpty(t, shots)
-	require.True(t, shots[len(shots)-1].Start.After(back1), "the load ran past the rollback's switch window")
-
-	all := Summarize(shots, loadStart, time.Now())
-	before := Summarize(shots, loadStart, deployStart)
-	during := Summarize(shots, deployWindow0, deployWindow1)
-	after := Summarize(shots, deployWindow1, back0)
-	rollback := Summarize(shots, back0, time.Now())
-	t.Logf("through kube-proxy: %d of %d requests failed (before %d/%d, deploy switch %d/%d, between %d/%d, rollback and after %d/%d)",
-		all.Failed, all.Count, before.Failed, before.Count, during.Failed, during.Count, after.Failed, after.Count, rollback.Failed, rollback.Count)
-	for _, s := range shots {
-		if !s.OK() && s.Start.After(loadStart) {
-			t.Logf("failed at +%s: status %d %s", s.Start.Sub(loadStart).Round(time.Millisecond), s.Status, s.Err)
+		for _, st := range deployed.Steps {
+			b.Logf("step %-24s +%s %s", st.Name, st.Started.Sub(loadStart).Round(time.Millisecond), st.Duration.Round(time.Millisecond))
 		}
 	}
-	for _, st := range deployed.Steps {
-		t.Logf("step %-24s +%s %s", st.Name, st.Started.Sub(loadStart).Round(time.Millisecond), st.Duration.Round(time.Millisecond))
-	}
-	assert.Zero(t, all.Failed, "failed requests through kube-proxy across a blue-green deploy and its rollback")
+	b.StopTimer()
+	b.ReportMetric(float64(all.Failed), "failed-requests")
+	book.add(Figure{Order: 48,
+		Name: fmt.Sprintf("failed requests of %d across a blue-green deploy of podinfo and its rollback, through kube-proxy on a real node", all.Count),
+		Unit: "requests", Ours: float64(all.Failed), Peer: "target", PeerValue: 0, Judgement: AgainstTarget,
+		Why: fmt.Sprintf("%d failed during the deploy's switch, %d from the rollback on; by cause: %s", during.Failed, rollback.Failed, failureCauses(shots))})
+	assert.Zero(b, all.Failed, "failed requests through kube-proxy across a blue-green deploy and its rollback")
 }
 
 // TestRealNodeRollingImagePullFailure deploys an image of a repository the
