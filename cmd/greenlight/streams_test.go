@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/base64"
 	"flag"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -187,12 +189,60 @@ func TestRecordedStreams(t *testing.T) {
 			assert.JSONEq(t, res.report, got.String(), "the event log replays into the report the run wrote")
 
 			if *recordStreams {
-				recording := strings.ReplaceAll(res.events, e.ns, rr.namespace)
+				recording := normalisePorts(strings.ReplaceAll(res.events, e.ns, rr.namespace))
 				path := filepath.Join("..", "..", "testdata", "streams", rr.name+".jsonl")
 				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 				require.NoError(t, os.WriteFile(path, []byte(recording), 0o644))
 			}
 		})
+	}
+}
+
+// ephemeralLoopback matches a loopback address with a port from the
+// range the kernel hands out to listeners on port 0 (32768-60999 on
+// Linux, and up to 65535 elsewhere): the test cluster's API server,
+// router and fake servers, new on every run.
+var ephemeralLoopback = regexp.MustCompile(`127\.0\.0\.1:(3276[89]|327[7-9]\d|32[89]\d\d|3[3-9]\d{3}|[4-5]\d{4}|6[0-5]\d{3})\b`)
+
+// normalisePorts gives each loopback server of a recording a fixed port,
+// 30001 for the first one named, 30002 for the next, so that recording
+// the same runs again changes only what the runs did.
+func normalisePorts(stream string) string {
+	fixed := map[string]string{}
+	return ephemeralLoopback.ReplaceAllStringFunc(stream, func(addr string) string {
+		if _, ok := fixed[addr]; !ok {
+			fixed[addr] = fmt.Sprintf("127.0.0.1:%d", 30001+len(fixed))
+		}
+		return fixed[addr]
+	})
+}
+
+func TestNormalisePorts(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"https://127.0.0.1:46881 http://127.0.0.1:35493/shop http://127.0.0.1:46881/",
+			"https://127.0.0.1:30001 http://127.0.0.1:30002/shop http://127.0.0.1:30001/"},
+		{"curl http://127.0.0.1:8080/healthz, 127.0.0.1:32767", "curl http://127.0.0.1:8080/healthz, 127.0.0.1:32767"},
+		{"127.0.0.1:32768 127.0.0.1:65535 127.0.0.1:655350", "127.0.0.1:30001 127.0.0.1:30002 127.0.0.1:655350"},
+		{"198.51.100.7:35493", "198.51.100.7:35493"},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, normalisePorts(tc.in), "%q", tc.in)
+	}
+}
+
+// TestRecordedStreamsAreNormalised: every stream checked in was recorded
+// through normalisePorts, so no recording names a port of one run.
+func TestRecordedStreamsAreNormalised(t *testing.T) {
+	t.Parallel()
+	paths, err := filepath.Glob(filepath.Join("..", "..", "testdata", "streams", "*.jsonl"))
+	require.NoError(t, err)
+	require.NotEmpty(t, paths)
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		require.NoError(t, err)
+		assert.Empty(t, ephemeralLoopback.FindAllString(string(data), -1), "%s names a run's own ports; record it with -record-streams", p)
 	}
 }
 
