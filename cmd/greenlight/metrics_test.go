@@ -174,10 +174,23 @@ func podinfoServiceWithMetricsPort(t *testing.T, apps testcluster.Apps) string {
 	return path
 }
 
+// randomErrorsProbedOnAdminPort is randomErrors with the kubelet's own
+// liveness and readiness probes moved to the admin port's /healthz, as
+// greenlight's are: podinfo's --random-error also fails a third of the
+// seconds of its user port's /healthz and /readyz, so three misses in a
+// row (one chance in 27 every 10 s) would take the only pod out of the
+// Service or restart it, and every probe through the Service would rightly
+// fail for seconds.
+func randomErrorsProbedOnAdminPort(t *testing.T, apps testcluster.Apps) string {
+	t.Helper()
+	return podinfoDeploymentEdited(t, apps, "--random-error=false", "--random-error=true",
+		"localhost:9898/healthz", "localhost:9797/healthz", "localhost:9898/readyz", "localhost:9797/healthz")
+}
+
 // TestPodinfoRandomErrorsTripMetricsWhileProbesStayGreen: podinfo's own
 // --random-error fails whole seconds of its user traffic (every request of
 // such a second answers 500, 400 or 409), but not its admin port's
-// /healthz, where the health checks go. Under the same load before and
+// /healthz, where the health checks, greenlight's and the kubelet's, go. Under the same load before and
 // after, the requests the pods served trip the error-rate rule of the
 // source that read them — the pods' own metrics, or a real Prometheus
 // scraping them — while the probes never do.
@@ -215,7 +228,7 @@ func TestPodinfoRandomErrorsTripMetricsWhileProbesStayGreen(t *testing.T) {
 			tc.inputs(t, e, in)
 			stop := podinfoLoad(t, e.c.ServiceURL(e.ns, "podinfo"))
 			in["image"] = podinfoSHA2
-			in["manifests"] = randomErrors(t, apps) + "," + service
+			in["manifests"] = randomErrorsProbedOnAdminPort(t, apps) + "," + service
 			in["monitor-duration"] = "60s"
 			// Probes through the API server's service proxy get 2 s each
 			// (the interval) on a machine that runs many tests at once.

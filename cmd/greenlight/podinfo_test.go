@@ -54,12 +54,16 @@ func (e *env) podinfoInputs(apps testcluster.Apps, environment, image string) ma
 
 // podinfoDeploymentEdited writes podinfo's own kustomize/deployment.yaml
 // with one edit, from replaced by to once, and returns its path.
-func podinfoDeploymentEdited(t *testing.T, apps testcluster.Apps, from, to string) string {
+func podinfoDeploymentEdited(t *testing.T, apps testcluster.Apps, fromTo ...string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(apps.PodinfoSource, "kustomize", "deployment.yaml"))
 	require.NoError(t, err)
-	edited := strings.Replace(string(data), from, to, 1)
-	require.NotEqual(t, string(data), edited, "deployment.yaml holds %q", from)
+	edited := string(data)
+	for i := 0; i+1 < len(fromTo); i += 2 {
+		from, to := fromTo[i], fromTo[i+1]
+		require.Contains(t, edited, from, "deployment.yaml holds %q", from)
+		edited = strings.Replace(edited, from, to, 1)
+	}
 	path := filepath.Join(t.TempDir(), "deployment.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(edited), 0o644))
 	return path
