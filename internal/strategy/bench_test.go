@@ -171,7 +171,7 @@ func BenchmarkFiveWorkloadRequests(b *testing.B) {
 		return path
 	}
 	kubectlDeploy := func(ns, tag string) {
-		pre, rest := splitPreDeploy(unitManifests(b, tag, unitFaults{}))
+		pre, rest := splitPreDeploy(unitManifests(b, tag, testcluster.UnitFaults{}))
 		kubectl(ns, "delete", "job", "migrate", "--ignore-not-found", "--wait=true")
 		kubectl(ns, "apply", "-f", writeList("pre-"+tag+".json", pre))
 		kubectl(ns, "wait", "--for=condition=complete", "job/migrate", "--timeout=2m")
@@ -186,7 +186,7 @@ func BenchmarkFiveWorkloadRequests(b *testing.B) {
 		applier, err := kube.NewApplier(p.Config())
 		require.NoError(b, err)
 		r := &Rolling{Client: client, Applier: applier, Wait: kube.WaitOptions{Timeout: 2 * time.Minute}}
-		d, err := r.Deploy(ctx, Target{Namespace: ns, Deployment: "api", Service: "api", Image: "ghcr.io/stefanprodan/podinfo:" + tag, Manifests: unitManifests(b, tag, unitFaults{})})
+		d, err := r.Deploy(ctx, Target{Namespace: ns, Deployment: "api", Service: "api", Image: "ghcr.io/stefanprodan/podinfo:" + tag, Manifests: unitManifests(b, tag, testcluster.UnitFaults{})})
 		require.NoError(b, err, "steps: %+v", d.Steps)
 	}
 	counted := func(deploy func()) []proof.Request {

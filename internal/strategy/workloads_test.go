@@ -21,128 +21,17 @@ import (
 	"github.com/ebeautything/greenlight/internal/testcluster"
 )
 
-// unitFaults breaks one workload of the five-workload manifest set.
-type unitFaults struct {
-	crashingWorker     bool // the worker's podinfo gets a flag it does not know and exits
-	statefulNeverReady bool // the StatefulSet's readiness probe asks podinfo for a 503
-	failingMigration   bool // the pre-deploy Job's check dials a closed port and exits 1
-}
-
-// unitManifests is what a team ships: an API Deployment with its Service,
-// a worker Deployment, a StatefulSet (no volume claims: the test cluster
-// has no provisioner), a pre-deploy migration Job and a CronJob, all
-// podinfo at tag.
-func unitManifests(t testing.TB, tag string, f unitFaults) []*unstructured.Unstructured {
+// unitManifests is the shared podinfo unit (testdata/manifests/
+// podinfo-unit.yaml: API with its Service, worker, StatefulSet, pre-deploy
+// migration Job, CronJob) at tag, decoded and sorted for apply.
+func unitManifests(t testing.TB, tag string, f testcluster.UnitFaults) []*unstructured.Unstructured {
 	t.Helper()
-	image := "ghcr.io/stefanprodan/podinfo:" + tag
-	podinfo := func(name string, args ...string) string {
-		return fmt.Sprintf(`      automountServiceAccountToken: false
-      containers:
-      - name: %s
-        image: %s
-        imagePullPolicy: IfNotPresent
-        command: ["./podinfo", "--port=9898", "--level=info"%s]
-        readinessProbe:
-          httpGet: {path: READY, port: 9898}
-          periodSeconds: 1`, name, image, quoted(args))
-	}
-	worker := podinfo("worker")
-	if f.crashingWorker {
-		worker = podinfo("worker", "--no-such-flag")
-	}
-	stateful := strings.ReplaceAll(podinfo("cache"), "READY", "/readyz")
-	if f.statefulNeverReady {
-		stateful = strings.ReplaceAll(podinfo("cache"), "READY", "/status/503")
-	}
-	migrate := `["podcli", "version"]`
-	if f.failingMigration {
-		migrate = `["podcli", "check", "tcp", "127.0.0.1:1", "--timeout=1s"]`
-	}
-	yaml := fmt.Sprintf(`apiVersion: v1
-kind: Service
-metadata: {name: api}
-spec:
-  selector: {app: api}
-  ports: [{name: http, port: 9898, targetPort: 9898}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: api}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: api}}
-  template:
-    metadata: {labels: {app: api}}
-    spec:
-%s
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: worker}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: worker}}
-  template:
-    metadata: {labels: {app: worker}}
-    spec:
-%s
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: cache}
-spec:
-  serviceName: cache
-  replicas: 2
-  selector: {matchLabels: {app: cache}}
-  template:
-    metadata: {labels: {app: cache}}
-    spec:
-%s
----
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: migrate
-  labels: {greenlight.dev/phase: pre-deploy}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      automountServiceAccountToken: false
-      restartPolicy: Never
-      containers:
-      - name: migrate
-        image: %s
-        command: %s
----
-apiVersion: batch/v1
-kind: CronJob
-metadata: {name: report}
-spec:
-  schedule: "0 3 * * *"
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          automountServiceAccountToken: false
-          restartPolicy: Never
-          containers:
-          - name: report
-            image: %s
-            command: ["podcli", "version"]
-`, strings.ReplaceAll(podinfo("api"), "READY", "/readyz"), strings.ReplaceAll(worker, "READY", "/readyz"), stateful, image, migrate, image)
-	objs, err := kube.DecodeManifests("unit.yaml", []byte(yaml))
+	yaml, err := testcluster.PodinfoUnit(tag, f)
+	require.NoError(t, err)
+	objs, err := kube.DecodeManifests("podinfo-unit.yaml", []byte(yaml))
 	require.NoError(t, err)
 	kube.SortForApply(objs)
 	return objs
-}
-
-func quoted(args []string) string {
-	var b strings.Builder
-	for _, a := range args {
-		fmt.Fprintf(&b, ", %q", a)
-	}
-	return b.String()
 }
 
 // realNodeEnv starts a cluster whose node runs real containers: Jobs
@@ -292,12 +181,12 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 	e := realNodeEnv(t)
 	ctx := context.Background()
 	const v1 = "ghcr.io/stefanprodan/podinfo:1.0.0"
-	target := func(tag string, f unitFaults) Target {
+	target := func(tag string, f testcluster.UnitFaults) Target {
 		return Target{Namespace: e.ns, Deployment: "api", Service: "api", Image: "ghcr.io/stefanprodan/podinfo:" + tag, Manifests: unitManifests(t, tag, f)}
 	}
 
 	start := time.Now()
-	d, err := e.unitRolling(t, 2*time.Minute).Deploy(ctx, target("1.0.0", unitFaults{}))
+	d, err := e.unitRolling(t, 2*time.Minute).Deploy(ctx, target("1.0.0", testcluster.UnitFaults{}))
 	require.NoError(t, err, "steps: %+v", d.Steps)
 	t.Logf("first deploy of five workloads: %s", time.Since(start).Round(time.Millisecond))
 	assert.Equal(t, ObjectResult{Object: "Job/migrate", Change: ChangeCreated, Result: ResultCompleted, Detail: resultOf(d, "Job/migrate").Detail}, resultOf(d, "Job/migrate"))
@@ -310,7 +199,7 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 	e.requireServing(t, v1)
 
 	t.Run("CrashingWorkerUndoesEverything", func(t *testing.T) {
-		d, err := e.unitRolling(t, 2*time.Minute).Deploy(ctx, target("2.0.0", unitFaults{crashingWorker: true}))
+		d, err := e.unitRolling(t, 2*time.Minute).Deploy(ctx, target("2.0.0", testcluster.UnitFaults{CrashingWorker: true}))
 		require.Error(t, err)
 		t.Logf("error: %v", err)
 		var rf *kube.RolloutFailure
@@ -328,7 +217,7 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 
 	t.Run("StatefulSetNeverReadyUndoesEverything", func(t *testing.T) {
 		start := time.Now()
-		d, err := e.unitRolling(t, 25*time.Second).Deploy(ctx, target("3.0.0", unitFaults{statefulNeverReady: true}))
+		d, err := e.unitRolling(t, 25*time.Second).Deploy(ctx, target("3.0.0", testcluster.UnitFaults{StatefulNeverReady: true}))
 		require.Error(t, err)
 		t.Logf("error after %s: %v", time.Since(start).Round(time.Millisecond), err)
 		var rf *kube.RolloutFailure
@@ -344,7 +233,7 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 		before := e.settledState(t)
 		apiBefore, err := e.client.AppsV1().Deployments(e.ns).Get(ctx, "api", metav1.GetOptions{})
 		require.NoError(t, err)
-		d, err := e.unitRolling(t, time.Minute).Deploy(ctx, target("4.0.0", unitFaults{failingMigration: true}))
+		d, err := e.unitRolling(t, time.Minute).Deploy(ctx, target("4.0.0", testcluster.UnitFaults{FailingMigration: true}))
 		if apiAfter, gerr := e.client.AppsV1().Deployments(e.ns).Get(ctx, "api", metav1.GetOptions{}); gerr == nil && apiAfter.ResourceVersion != apiBefore.ResourceVersion {
 			apiBefore.ManagedFields, apiAfter.ManagedFields = nil, nil
 			t.Logf("api before: %+v\n%+v\napi after: %+v\n%+v", apiBefore.ObjectMeta, apiBefore.Status, apiAfter.ObjectMeta, apiAfter.Status)
@@ -367,13 +256,13 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 	t.Run("BlueGreenCrashingWorkerUndoesEverything", func(t *testing.T) {
 		bg := env{c: e.c, ns: e.c.NewNamespace(t), client: e.client}
 		b := &BlueGreen{Client: bg.client, Applier: bg.applier(t), Wait: kube.WaitOptions{Timeout: 2 * time.Minute}, EndpointTimeout: time.Minute}
-		first := Target{Namespace: bg.ns, Deployment: "api", Service: "api", Image: v1, Manifests: unitManifests(t, "1.0.0", unitFaults{})}
+		first := Target{Namespace: bg.ns, Deployment: "api", Service: "api", Image: v1, Manifests: unitManifests(t, "1.0.0", testcluster.UnitFaults{})}
 		d, err := b.Deploy(ctx, first)
 		require.NoError(t, err, "steps: %+v", d.Steps)
 		require.Equal(t, Blue, d.Color)
 		bg.requireServingOf(t, "api-blue", v1)
 
-		broken := Target{Namespace: bg.ns, Deployment: "api", Service: "api", Image: "ghcr.io/stefanprodan/podinfo:2.0.0", Manifests: unitManifests(t, "2.0.0", unitFaults{crashingWorker: true})}
+		broken := Target{Namespace: bg.ns, Deployment: "api", Service: "api", Image: "ghcr.io/stefanprodan/podinfo:2.0.0", Manifests: unitManifests(t, "2.0.0", testcluster.UnitFaults{CrashingWorker: true})}
 		d, err = b.Deploy(ctx, broken)
 		require.Error(t, err)
 		t.Logf("error: %v", err)
@@ -391,7 +280,7 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 		// before approval; a reject puts them back.
 		manual := *b
 		manual.Manual = true
-		next := Target{Namespace: bg.ns, Deployment: "api", Service: "api", Image: "ghcr.io/stefanprodan/podinfo:3.0.0", Manifests: unitManifests(t, "3.0.0", unitFaults{})}
+		next := Target{Namespace: bg.ns, Deployment: "api", Service: "api", Image: "ghcr.io/stefanprodan/podinfo:3.0.0", Manifests: unitManifests(t, "3.0.0", testcluster.UnitFaults{})}
 		d, err = manual.Deploy(ctx, next)
 		require.NoError(t, err, "steps: %+v", d.Steps)
 		require.True(t, d.Awaiting)
@@ -405,12 +294,12 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 	})
 
 	t.Run("PreDeployMigrationThenUnchangedRedeploy", func(t *testing.T) {
-		d, err := e.unitRolling(t, 2*time.Minute).Deploy(ctx, target("5.0.0", unitFaults{}))
+		d, err := e.unitRolling(t, 2*time.Minute).Deploy(ctx, target("5.0.0", testcluster.UnitFaults{}))
 		require.NoError(t, err, "steps: %+v", d.Steps)
 		assert.Equal(t, ObjectResult{Object: "Job/migrate", Change: ChangeReplaced, Result: ResultCompleted, Detail: resultOf(d, "Job/migrate").Detail}, resultOf(d, "Job/migrate"))
 		e.requireServing(t, "ghcr.io/stefanprodan/podinfo:5.0.0")
 		before := e.settledState(t)
-		d, err = e.unitRolling(t, 2*time.Minute).Deploy(ctx, target("5.0.0", unitFaults{}))
+		d, err = e.unitRolling(t, 2*time.Minute).Deploy(ctx, target("5.0.0", testcluster.UnitFaults{}))
 		require.NoError(t, err)
 		assert.Equal(t, ChangeUnchanged, resultOf(d, "Job/migrate").Change, "a completed migration of the same version is not run again")
 		assert.Equal(t, before, e.unitState(t))
