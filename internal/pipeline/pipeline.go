@@ -527,6 +527,11 @@ func (r *run) rollback(ctx context.Context, cause error, verdict ...*monitor.Ver
 // back to the new version's revision.
 func (r *run) rollForwardCommand() string {
 	ns, d := r.cfg.Namespace, r.out.Deployed
+	if len(unitUndone(d, r.cfg.Deployment)) > 0 {
+		// Rolling the application's Deployment forward alone would leave
+		// the workloads beside it on the old version: deploy the unit.
+		return r.redeployCommand()
+	}
 	if d.Strategy == strategy.NameBlueGreen && d.Color != "" && d.Deployment != "" {
 		replicas := fmt.Sprint(r.cfg.Replicas)
 		if r.cfg.Replicas == 0 && d.PreviousDeployment != "" {
@@ -540,6 +545,42 @@ func (r *run) rollForwardCommand() string {
 		return fmt.Sprintf("kubectl -n %s rollout undo deployment/%s --to-revision=%d", ns, r.cfg.Deployment, d.Revision)
 	}
 	return r.manualCommand()
+}
+
+// unitUndone lists the workloads beside the application's Deployment that
+// the rollback put back.
+func unitUndone(d strategy.Deployed, app string) []string {
+	var out []string
+	for _, o := range d.Objects {
+		if o.Result == strategy.ResultUndone && o.Object != "Deployment/"+app {
+			out = append(out, o.Object)
+		}
+	}
+	return out
+}
+
+// redeployCommand deploys this run's image and manifests again from a
+// checkout of the same commit, every workload of the unit together.
+func (r *run) redeployCommand() string {
+	args := []string{"greenlight", "deploy",
+		"--environment=" + shellWord(r.cfg.Environment),
+		"--namespace=" + shellWord(r.cfg.Namespace),
+		"--deployment=" + shellWord(r.cfg.Deployment),
+		"--image=" + shellWord(r.cfg.Image),
+	}
+	if len(r.cfg.Manifests) > 0 {
+		args = append(args, "--manifests="+shellWord(strings.Join(r.cfg.Manifests, ",")))
+	}
+	return strings.Join(args, " ")
+}
+
+// shellWord quotes s for a POSIX shell when it holds anything but the
+// characters a path, name or image reference is made of.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@,=+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func (r *run) manualCommand() string {

@@ -75,6 +75,34 @@ kubectl -n shop patch service payments -p '{"spec":{"selector":{"greenlight.dev/
 	assert.Contains(t, r.rollForwardCommand(), "scale deployment/payments-green --replicas=4\n")
 	r.out.Deployed = strategy.Deployed{Strategy: strategy.NameRolling, PreviousRevision: 3, Revision: 4}
 	assert.Equal(t, "kubectl -n shop rollout undo deployment/payments --to-revision=4", r.rollForwardCommand())
+
+	// A unit: the workloads beside the Deployment were put back too, and
+	// rolling the Deployment alone forward would leave them behind.
+	r.cfg.Image = "ghcr.io/acme/payments:2.0.0"
+	r.cfg.Manifests = []string{"deploy/app.yaml", "deploy/jobs dir/*.yaml"}
+	r.out.Deployed.Objects = []strategy.ObjectResult{
+		{Object: "Job/migrate", Result: strategy.ResultKept},
+		{Object: "Deployment/payments", Result: strategy.ResultUndone},
+		{Object: "Deployment/worker", Result: strategy.ResultUndone},
+	}
+	assert.Equal(t, "greenlight deploy --environment=production --namespace=shop --deployment=payments --image=ghcr.io/acme/payments:2.0.0 --manifests='deploy/app.yaml,deploy/jobs dir/*.yaml'", r.rollForwardCommand())
+	r.out.Deployed.Objects = r.out.Deployed.Objects[:2]
+	assert.Equal(t, "kubectl -n shop rollout undo deployment/payments --to-revision=4", r.rollForwardCommand(), "the Deployment was the only workload put back")
+}
+
+func TestShellWord(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"ghcr.io/acme/app:1.2.3@sha256:ab", "ghcr.io/acme/app:1.2.3@sha256:ab"},
+		{"a.yaml,b/c.yaml", "a.yaml,b/c.yaml"},
+		{"", "''"},
+		{"k8s/*.yaml", "'k8s/*.yaml'"},
+		{"it's here", `'it'\''s here'`},
+		{"$(rm -rf /)", "'$(rm -rf /)'"},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, shellWord(tc.in), "%q", tc.in)
+	}
 }
 
 func TestFindingsOf(t *testing.T) {

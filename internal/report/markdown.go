@@ -631,6 +631,9 @@ func writeManual(w *mdWriter, doc Document) {
 	switch doc.Result.Status {
 	case event.StatusRolledBack:
 		intro = "The previous version is serving again. To roll forward to this image anyway, run:"
+		if strings.HasPrefix(doc.Result.ManualCommand, "greenlight deploy ") {
+			intro = "The previous version of every workload is serving again (see Objects). They roll forward together: re-run this job, or from a checkout of this commit run the following, with the other inputs the job sets (such as url and health-paths) as flags of the same names:"
+		}
 	case event.StatusRollbackFailed:
 		intro = "The automatic rollback did not finish. To restore the previous version by hand, run:"
 	case event.StatusFailed:
