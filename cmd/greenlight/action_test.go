@@ -51,6 +51,9 @@ type env struct {
 	// objects, once set, is the namespace's objects as clusterObjects
 	// read them, kept after the namespace was deleted early.
 	objects map[string]string
+	// recordedAs names, for a recorded stream, what a path of this run
+	// is called in the recording (a temp directory as "deploy").
+	recordedAs map[string]string
 }
 
 // recorder is a loopback HTTP server that records what it receives.
@@ -98,7 +101,12 @@ func (r *recorder) requests() []string {
 
 func newEnv(t *testing.T, image string, envVars ...corev1.EnvVar) *env {
 	t.Helper()
-	c := cluster.Get(t)
+	return newEnvOn(t, cluster.Get(t), image, envVars...)
+}
+
+// newEnvOn is newEnv on cluster c.
+func newEnvOn(t *testing.T, c *testcluster.Cluster, image string, envVars ...corev1.EnvVar) *env {
+	t.Helper()
 	e := &env{c: c, ns: c.NewNamespace(t), client: c.Client()}
 	e.github = newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

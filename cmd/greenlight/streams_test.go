@@ -47,6 +47,9 @@ type recordedRun struct {
 	run func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result
 	// status is the status output the run must end with.
 	status string
+	// realNode runs it on a cluster of its own whose pods are containers:
+	// Jobs run to completion, StatefulSets roll out.
+	realNode bool
 }
 
 func recordedRuns() []recordedRun {
@@ -157,6 +160,28 @@ func recordedRuns() []recordedRun {
 			in["rollout-timeout"] = "15s"
 			return e.runAction(t, in, "")
 		}},
+		{name: "podinfo-unit-crashing-worker", namespace: "shop-staging", status: "rolled-back", realNode: true, run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
+			// Five workloads shipped as one unit, on the real node: the
+			// migration runs and completes, then the worker of the new
+			// version exits at start; everything but the migration is
+			// put back, and the Objects table says what became of each.
+			in["environment"] = "staging"
+			in["deployment"] = "api"
+			in["container"] = "api"
+			in["url"] = e.c.ServiceURL(e.ns, "api")
+			in["rollout-timeout"] = "60s"
+			first := maps.Clone(in)
+			delete(first, "event-log")
+			first["image"] = "ghcr.io/stefanprodan/podinfo:1.0.0"
+			first["manifests"] = podinfoUnitFile(t, "1.0.0", testcluster.UnitFaults{})
+			first["monitor-duration"] = "1s"
+			res := e.runAction(t, first, "")
+			require.Equal(t, "succeeded", res.outputs["status"], "the unit's first version:\n%s", res.stdout)
+			in["image"] = "ghcr.io/stefanprodan/podinfo:2.0.0"
+			in["manifests"] = podinfoUnitFile(t, "2.0.0", testcluster.UnitFaults{CrashingWorker: true})
+			e.recordedAs = map[string]string{filepath.Dir(in["manifests"]): "deploy"}
+			return e.runAction(t, in, "")
+		}},
 	}
 }
 
@@ -174,7 +199,7 @@ func TestRecordedStreams(t *testing.T) {
 	for _, rr := range runs {
 		t.Run(rr.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, "")
+			e := newEnvFor(t, rr)
 			in := e.podinfoInputs(apps, "production", podinfoSHA1)
 			in["event-log"] = "events/" + rr.name + ".jsonl"
 			in["alert-response-time"] = streamAlertResponseTime
@@ -190,6 +215,9 @@ func TestRecordedStreams(t *testing.T) {
 
 			if *recordStreams {
 				recording := normalisePorts(strings.ReplaceAll(res.events, e.ns, rr.namespace))
+				for path, name := range e.recordedAs {
+					recording = strings.ReplaceAll(recording, path, name)
+				}
 				path := filepath.Join("..", "..", "testdata", "streams", rr.name+".jsonl")
 				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 				require.NoError(t, os.WriteFile(path, []byte(recording), 0o644))
@@ -244,6 +272,34 @@ func TestRecordedStreamsAreNormalised(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, ephemeralLoopback.FindAllString(string(data), -1), "%s names a run's own ports; record it with -record-streams", p)
 	}
+}
+
+// newEnvFor is the env a recorded run runs in: the shared cluster, or one
+// of its own with a real node.
+func newEnvFor(t *testing.T, rr recordedRun) *env {
+	t.Helper()
+	if !rr.realNode {
+		return newEnv(t, "")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the real node needs root (bridge, routes, iptables, mounts, cgroups); skipped")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	c, err := testcluster.Start(ctx, testcluster.Options{Log: os.Stderr, RealNode: true})
+	require.NoError(t, err)
+	t.Cleanup(c.Stop)
+	return newEnvOn(t, c, "")
+}
+
+// podinfoUnitFile writes the shared podinfo unit at tag to a file.
+func podinfoUnitFile(t *testing.T, tag string, f testcluster.UnitFaults) string {
+	t.Helper()
+	yaml, err := testcluster.PodinfoUnit(tag, f)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "podinfo-unit-"+tag+".yaml")
+	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o644))
+	return path
 }
 
 // firstPodinfo deploys podinfo's first version, so the recorded run has a
