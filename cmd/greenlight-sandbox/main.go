@@ -17,9 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-
 	"github.com/ebeautything/greenlight/internal/testcluster"
 )
 
@@ -31,11 +28,6 @@ const (
 )
 
 func main() {
-	// The test cluster starts its control plane through controller-runtime,
-	// which prints a stack trace ("log.SetLogger(...) was never called")
-	// when nothing takes its logs. Its failures reach the sandbox as errors,
-	// so the log itself is dropped.
-	ctrllog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))

@@ -17,12 +17,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // Controllers run by kube-controller-manager: what deployments, services,
@@ -74,11 +77,19 @@ type Cluster struct {
 
 // Start builds the binaries if needed and starts a cluster. The caller must
 // Stop it; Stop leaves no child process behind.
+// quietControllerRuntime gives controller-runtime, through which the
+// control plane starts, a logger once: without one it prints a stack
+// trace ("log.SetLogger(...) was never called") into every test's output
+// and the sandbox's. Its failures reach Start as errors, so its log is
+// dropped.
+var quietControllerRuntime sync.Once
+
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	log := opts.Log
 	if log == nil {
 		log = io.Discard
 	}
+	quietControllerRuntime.Do(func() { ctrllog.SetLogger(logr.Discard()) })
 	if opts.RealNode && os.Geteuid() != 0 {
 		return nil, ErrRealNodeNeedsRoot
 	}

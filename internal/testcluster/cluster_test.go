@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -341,4 +342,33 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// TestStartPrintsNoStackTrace: controller-runtime, through which the
+// control plane starts, prints a stack trace to the process's stderr
+// ("log.SetLogger(...) was never called") when it logs 30 s or more after
+// the process started and no logger was set; Start sets one. A child
+// process starts a cluster past that point, and its output is the
+// evidence.
+func TestStartPrintsNoStackTrace(t *testing.T) {
+	if os.Getenv("GREENLIGHT_TEST_START_CHILD") == "1" {
+		time.Sleep(31 * time.Second)
+		c, err := Start(context.Background(), Options{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "start:", err)
+			os.Exit(1)
+		}
+		c.Stop()
+		os.Exit(0)
+	}
+	if testing.Short() {
+		t.Skip("starts a cluster; skipped with -short")
+	}
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStartPrintsNoStackTrace$")
+	cmd.Env = append(os.Environ(), "GREENLIGHT_TEST_START_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.NotContains(t, string(out), "log.SetLogger")
+	assert.NotContains(t, string(out), "goroutine ")
 }
