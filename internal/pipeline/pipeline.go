@@ -547,12 +547,18 @@ func (r *run) rollForwardCommand() string {
 	return r.manualCommand()
 }
 
-// unitUndone lists the workloads beside the application's Deployment that
-// the rollback put back.
+// unitUndone lists the workloads beside the application's Deployment (its
+// colors' Deployments in blue-green) that the rollback put back.
 func unitUndone(d strategy.Deployed, app string) []string {
+	own := map[string]bool{"Deployment/" + app: true}
+	for _, name := range []string{d.Deployment, d.PreviousDeployment} {
+		if name != "" {
+			own["Deployment/"+name] = true
+		}
+	}
 	var out []string
 	for _, o := range d.Objects {
-		if o.Result == strategy.ResultUndone && o.Object != "Deployment/"+app {
+		if o.Result == strategy.ResultUndone && !own[o.Object] {
 			out = append(out, o.Object)
 		}
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,6 +89,18 @@ kubectl -n shop patch service payments -p '{"spec":{"selector":{"greenlight.dev/
 	assert.Equal(t, "greenlight deploy --environment=production --namespace=shop --deployment=payments --image=ghcr.io/acme/payments:2.0.0 --manifests='deploy/app.yaml,deploy/jobs dir/*.yaml'", r.rollForwardCommand())
 	r.out.Deployed.Objects = r.out.Deployed.Objects[:2]
 	assert.Equal(t, "kubectl -n shop rollout undo deployment/payments --to-revision=4", r.rollForwardCommand(), "the Deployment was the only workload put back")
+
+	// Blue-green: the colors' Deployments are the application's own.
+	r.cfg.Replicas = 0
+	r.out.Deployed = strategy.Deployed{Strategy: strategy.NameBlueGreen, Deployment: "payments-green", Color: "green",
+		PreviousColor: "blue", PreviousDeployment: "payments-blue", Objects: []strategy.ObjectResult{
+			{Object: "Deployment/payments-green", Result: strategy.ResultUndone},
+			{Object: "Deployment/payments-blue", Result: strategy.ResultUndone},
+			{Object: "Service/payments", Result: strategy.ResultApplied},
+		}}
+	assert.Contains(t, r.rollForwardCommand(), "kubectl -n shop patch service payments", "only the application's colors were put back")
+	r.out.Deployed.Objects = append(r.out.Deployed.Objects, strategy.ObjectResult{Object: "StatefulSet/cache", Result: strategy.ResultUndone})
+	assert.True(t, strings.HasPrefix(r.rollForwardCommand(), "greenlight deploy "), "a StatefulSet beside the colors was put back too")
 }
 
 func TestShellWord(t *testing.T) {
