@@ -281,15 +281,7 @@ func newEnvFor(t *testing.T, rr recordedRun) *env {
 	if !rr.realNode {
 		return newEnv(t, "")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("the real node needs root (bridge, routes, iptables, mounts, cgroups); skipped")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	c, err := testcluster.Start(ctx, testcluster.Options{Log: os.Stderr, RealNode: true})
-	require.NoError(t, err)
-	t.Cleanup(c.Stop)
-	return newEnvOn(t, c, "")
+	return newEnvOn(t, testcluster.RealNodeFor(t), "")
 }
 
 // podinfoUnitFile writes the shared podinfo unit at tag to a file.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -71,16 +70,12 @@ func podinfoOnRealNode(ns, name, image string) (*appsv1.Deployment, *corev1.Serv
 // code, picks the pod. Every failed request is counted by cause and
 // reported beside the strict router's figure; any failure fails the run.
 func BenchmarkZeroDowntimeRealNode(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("the real node needs root (bridge, routes, iptables, mounts, cgroups); skipped")
-	}
+	c := testcluster.RealNodeFor(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	c, err := testcluster.Start(ctx, testcluster.Options{Log: os.Stderr, RealNode: true})
-	require.NoError(b, err)
-	defer c.Stop()
 	book.setServer(kubernetesVersion())
 	client := c.Client()
+	var err error
 	var all, during, rollback Summary
 	var shots []Shot
 	for range b.N {
@@ -164,20 +159,12 @@ func BenchmarkZeroDowntimeRealNode(b *testing.B) {
 // deploy fails within 30 s with the kubelet's own reason and events, and
 // the rollout is undone.
 func TestRealNodeRollingImagePullFailure(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real node; skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("the real node needs root (bridge, routes, iptables, mounts, cgroups); skipped")
-	}
+	c := testcluster.RealNodeFor(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	c, err := testcluster.Start(ctx, testcluster.Options{Log: os.Stderr, RealNode: true})
-	require.NoError(t, err)
-	defer c.Stop()
 	ns := c.NewNamespace(t)
 	dep, svc := podinfoOnRealNode(ns, "shop", "ghcr.io/stefanprodan/podinfo:6.9.2")
-	_, err = c.Client().AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{})
+	_, err := c.Client().AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{})
 	require.NoError(t, err)
 	_, err = c.Client().CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
 	require.NoError(t, err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -38,17 +37,7 @@ func unitManifests(t testing.TB, tag string, f testcluster.UnitFaults) []*unstru
 // complete and fail, probes run in the pods. It needs root.
 func realNodeEnv(t testing.TB) env {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("the real node starts its own cluster; skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("the real node needs root; skipped")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	c, err := testcluster.Start(ctx, testcluster.Options{Log: os.Stderr, RealNode: true})
-	require.NoError(t, err)
-	t.Cleanup(c.Stop)
+	c := testcluster.RealNodeFor(t)
 	return env{c: c, ns: c.NewNamespace(t), client: c.Client()}
 }
 

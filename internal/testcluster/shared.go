@@ -17,6 +17,28 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// RealNodeFor starts a cluster of its own with a real node for one test
+// or benchmark, stopped when it ends; with -short, or without root (the
+// node needs bridges, routes, iptables, mounts and cgroups), it skips.
+// The machine's one real node is a lock: other starts wait for it.
+func RealNodeFor(t testing.TB) *Cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("the real node starts its own cluster; skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the real node needs root (bridge, routes, iptables, mounts, cgroups); skipped")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, Options{Log: os.Stderr, RealNode: true})
+	if err != nil {
+		t.Fatalf("start a cluster with a real node: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
 // Shared starts one cluster for a whole test binary, on first use, so tests
 // that do not need it (or `go test -short`) pay nothing. Stop it from
 // TestMain after m.Run.
