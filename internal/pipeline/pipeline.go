@@ -389,8 +389,6 @@ func (r *run) emitObjects(stage event.Stage) {
 // metrics endpoints.
 const maxMetricsWarnings = 10
 
-// trafficFinding is a request source's figures for the monitor stage's
-// finding, or "" when they were not read. Pure.
 // failuresFinding says why probes failed, the commonest reason first:
 // " (2× HTTP 502, 1× context deadline exceeded)", or nothing when none did.
 func failuresFinding(kinds []monitor.FailureCount, other int) string {
@@ -407,6 +405,8 @@ func failuresFinding(kinds []monitor.FailureCount, other int) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
+// trafficFinding is a request source's figures for the monitor stage's
+// finding, or "" when they were not read. Pure.
 func trafficFinding(t *monitor.Traffic) string {
 	if t == nil {
 		return ""
@@ -527,7 +527,7 @@ func (r *run) rollback(ctx context.Context, cause error, verdict ...*monitor.Ver
 // back to the new version's revision.
 func (r *run) rollForwardCommand() string {
 	ns, d := r.cfg.Namespace, r.out.Deployed
-	if len(unitUndone(d, r.cfg.Deployment)) > 0 {
+	if othersUndone(d, r.cfg.Deployment) {
 		// Rolling the application's Deployment forward alone would leave
 		// the workloads beside it on the old version: deploy the unit.
 		return r.redeployCommand()
@@ -547,22 +547,21 @@ func (r *run) rollForwardCommand() string {
 	return r.manualCommand()
 }
 
-// unitUndone lists the workloads beside the application's Deployment (its
-// colors' Deployments in blue-green) that the rollback put back.
-func unitUndone(d strategy.Deployed, app string) []string {
+// othersUndone reports whether the rollback put back a workload beside
+// the application's Deployment (its colors' Deployments in blue-green).
+func othersUndone(d strategy.Deployed, app string) bool {
 	own := map[string]bool{"Deployment/" + app: true}
 	for _, name := range []string{d.Deployment, d.PreviousDeployment} {
 		if name != "" {
 			own["Deployment/"+name] = true
 		}
 	}
-	var out []string
 	for _, o := range d.Objects {
 		if o.Result == strategy.ResultUndone && !own[o.Object] {
-			out = append(out, o.Object)
+			return true
 		}
 	}
-	return out
+	return false
 }
 
 // redeployCommand deploys this run's image and manifests again from a

@@ -75,8 +75,6 @@ type Cluster struct {
 	oidcAudience string
 }
 
-// Start builds the binaries if needed and starts a cluster. The caller must
-// Stop it; Stop leaves no child process behind.
 // quietControllerRuntime gives controller-runtime, through which the
 // control plane starts, a logger once: without one it prints a stack
 // trace ("log.SetLogger(...) was never called") into every test's output
@@ -84,6 +82,8 @@ type Cluster struct {
 // dropped.
 var quietControllerRuntime sync.Once
 
+// Start builds the binaries if needed and starts a cluster. The caller must
+// Stop it; Stop leaves no child process behind.
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	log := opts.Log
 	if log == nil {
