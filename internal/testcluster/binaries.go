@@ -210,27 +210,37 @@ func moduleKey(moduleDir string) (string, error) {
 // findKubebinModule locates internal/testcluster/kubebin.
 func findKubebinModule() (string, error) { return findNestedModule("kubebin") }
 
-// findNestedModule locates internal/testcluster/<name>: beside this source
-// file when built from source, else above the working directory.
+// findNestedModule locates internal/testcluster/<name>, a module of its own.
 func findNestedModule(name string) (string, error) {
+	gomod, err := findRepositoryFile(filepath.Join("internal", "testcluster", name, "go.mod"))
+	if err != nil {
+		return "", fmt.Errorf("find the %s module (internal/testcluster/%s/go.mod): run from the greenlight repository", name, name)
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// findRepositoryFile locates rel, a path from the repository's root: beside
+// this source file when built from source, else above the working
+// directory.
+func findRepositoryFile(rel string) (string, error) {
 	var candidates []string
 	if _, file, _, ok := runtime.Caller(0); ok {
-		candidates = append(candidates, filepath.Join(filepath.Dir(file), name))
+		candidates = append(candidates, filepath.Join(filepath.Dir(file), "..", "..", rel))
 	}
 	if wd, err := os.Getwd(); err == nil {
 		for dir := wd; ; dir = filepath.Dir(dir) {
-			candidates = append(candidates, filepath.Join(dir, "internal", "testcluster", name))
+			candidates = append(candidates, filepath.Join(dir, rel))
 			if filepath.Dir(dir) == dir {
 				break
 			}
 		}
 	}
 	for _, c := range candidates {
-		if _, err := os.Stat(filepath.Join(c, "go.mod")); err == nil {
+		if _, err := os.Stat(c); err == nil {
 			return c, nil
 		}
 	}
-	return "", fmt.Errorf("find the %s module (internal/testcluster/%s/go.mod): run from the greenlight repository", name, name)
+	return "", fmt.Errorf("find %s: run from the greenlight repository", rel)
 }
 
 // tryLockFile takes the lock at path if it is free; a nil unlock and no

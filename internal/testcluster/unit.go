@@ -3,9 +3,6 @@ package testcluster
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
 	"text/template"
 )
 
@@ -68,27 +65,4 @@ func PodinfoUnit(tag string, f UnitFaults) (string, error) {
 		return "", fmt.Errorf("render the podinfo unit: %w", err)
 	}
 	return out.String(), nil
-}
-
-// findRepositoryFile locates rel in the repository: from this source file
-// when built from source, else above the working directory.
-func findRepositoryFile(rel string) (string, error) {
-	var candidates []string
-	if _, file, _, ok := runtime.Caller(0); ok {
-		candidates = append(candidates, filepath.Join(filepath.Dir(file), "..", "..", rel))
-	}
-	if wd, err := os.Getwd(); err == nil {
-		for dir := wd; ; dir = filepath.Dir(dir) {
-			candidates = append(candidates, filepath.Join(dir, rel))
-			if filepath.Dir(dir) == dir {
-				break
-			}
-		}
-	}
-	for _, c := range candidates {
-		if _, err := os.Stat(c); err == nil {
-			return c, nil
-		}
-	}
-	return "", fmt.Errorf("find %s: run from the greenlight repository", rel)
 }
