@@ -883,7 +883,9 @@ func TestSIGKILLMidBlueGreenIsRepairedByTheNextRun(t *testing.T) {
 		{name: "after the switch", killAt: "· switch: service shop → green"},
 	}
 	// Goroutines, not parallel subtests: each case spends a minute waiting
-	// for the dead run's lease, and -parallel would queue them.
+	// for the dead run's lease, and -parallel would queue them. The cluster
+	// is had here, where -short can skip the test, not in a goroutine.
+	cluster.Get(t)
 	var wg sync.WaitGroup
 	for _, k := range cases {
 		wg.Add(1)
