@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"sigs.k8s.io/yaml"
 )
@@ -74,8 +75,8 @@ func detailedSize(d Detailed) int {
 }
 
 // FuzzServedVersion checks that ServedVersion never panics and returns a
-// trimmed, bounded version, and nothing when neither the body nor the
-// headers offer one.
+// trimmed, bounded, valid UTF-8 version, and nothing when neither the body
+// nor the headers offer one.
 func FuzzServedVersion(f *testing.F) {
 	f.Fuzz(func(t *testing.T, appHeader, versionHeader string, body []byte) {
 		h := http.Header{}
@@ -88,6 +89,9 @@ func FuzzServedVersion(f *testing.F) {
 		}
 		if v != strings.TrimSpace(v) {
 			t.Fatalf("version %q is not trimmed", v)
+		}
+		if !utf8.ValidString(v) {
+			t.Fatalf("version %q is not valid UTF-8", v)
 		}
 		if v == "" || bytes.Contains(body, []byte(`"version"`)) {
 			return

@@ -273,30 +273,31 @@ func scalarText(v any) string {
 // JSON field "version" of body, else the X-App-Version or X-Version header,
 // else "".
 func ServedVersion(header http.Header, body []byte) string {
-	if v := bodyVersion(body); v != "" {
+	if v := bodyField(body, "version"); v != "" {
 		return v
 	}
 	for _, h := range [...]string{"X-App-Version", "X-Version"} {
-		if v := strings.TrimSpace(header.Get(h)); v != "" {
-			return clip(v, maxVersionLen)
+		if v := versionText(header.Get(h)); v != "" {
+			return v
 		}
 	}
 	return ""
 }
 
-// bodyVersion reads the "version" field of a JSON object body.
-func bodyVersion(body []byte) string {
+// bodyField reads the top-level field of a JSON object body as a version:
+// a string or a number, else "".
+func bodyField(body []byte, field string) string {
 	// Most bodies are small; skip decoding the ones that cannot match.
-	if !bytes.Contains(body, []byte(`"version"`)) {
+	if !bytes.Contains(body, []byte(`"`+field+`"`)) {
 		return ""
 	}
 	// A map, not a struct: encoding/json matches struct fields regardless of
-	// case, and only "version" itself is the contract.
+	// case, and only the field itself is the contract.
 	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(body, &doc); err != nil || len(doc["version"]) == 0 {
+	if err := json.Unmarshal(body, &doc); err != nil || len(doc[field]) == 0 {
 		return ""
 	}
-	dec := json.NewDecoder(bytes.NewReader(doc["version"]))
+	dec := json.NewDecoder(bytes.NewReader(doc[field]))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
@@ -304,9 +305,17 @@ func bodyVersion(body []byte) string {
 	}
 	switch v.(type) {
 	case string, json.Number:
-		return clip(strings.TrimSpace(scalarText(v)), maxVersionLen)
+		return versionText(scalarText(v))
 	}
 	return ""
+}
+
+// versionText is s as a report may print it: valid UTF-8 (a header may
+// carry any bytes), without surrounding space, and at most maxVersionLen
+// bytes before the ellipsis. Invalid bytes are replaced before trimming,
+// so none can shield a space from it.
+func versionText(s string) string {
+	return clip(strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD")), maxVersionLen)
 }
 
 // clip shortens s to at most n bytes.

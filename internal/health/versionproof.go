@@ -1,12 +1,9 @@
 package health
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -32,26 +29,9 @@ type VersionSource struct {
 func (s VersionSource) Read(header http.Header, body []byte) string {
 	switch {
 	case s.Header != "":
-		return clip(strings.TrimSpace(header.Get(s.Header)), maxVersionLen)
+		return versionText(header.Get(s.Header))
 	case s.JSONField != "":
-		if !bytes.Contains(body, []byte(`"`+s.JSONField+`"`)) {
-			return ""
-		}
-		var doc map[string]json.RawMessage
-		if err := json.Unmarshal(body, &doc); err != nil || len(doc[s.JSONField]) == 0 {
-			return ""
-		}
-		dec := json.NewDecoder(bytes.NewReader(doc[s.JSONField]))
-		dec.UseNumber()
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			return ""
-		}
-		switch v.(type) {
-		case string, json.Number:
-			return clip(strings.TrimSpace(scalarText(v)), maxVersionLen)
-		}
-		return ""
+		return bodyField(body, s.JSONField)
 	}
 	return ServedVersion(header, body)
 }
