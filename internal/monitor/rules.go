@@ -208,6 +208,27 @@ func evaluateProbes(s Snapshot, r Rules) []Verdict {
 	return out
 }
 
+// NotJudged lists, in Evaluate's order, the enabled probe rules that s has
+// too few samples for: whatever its figures say, a rule listed here could
+// not have fired. The consecutive-failures rule needs no minimum and is
+// never listed.
+func NotJudged(s Snapshot, r Rules) []RuleID {
+	need := max(r.MinSamples, 1)
+	var out []RuleID
+	if s.Window.Count < need {
+		if r.AlertResponseTime > 0 || r.RollbackResponseTime > 0 {
+			out = append(out, RuleResponseTime)
+		}
+		if r.AlertErrorRate > 0 || r.RollbackErrorRate > 0 {
+			out = append(out, RuleErrorRate)
+		}
+	}
+	if s.Count < int64(need) && (r.AlertAvailability > 0 || r.RollbackAvailability > 0) {
+		out = append(out, RuleAvailability)
+	}
+	return out
+}
+
 // aboveFloat picks the strongest enabled threshold that v is strictly above.
 func aboveFloat(v, alert, rollback float64) (Action, float64, bool) {
 	switch {

@@ -141,6 +141,39 @@ func TestEvaluateMinSamples(t *testing.T) {
 	}
 }
 
+func TestNotJudged(t *testing.T) {
+	t.Parallel()
+	noAvailability := DefaultRules()
+	noAvailability.AlertAvailability = 0
+	noRates := DefaultRules()
+	noRates.AlertErrorRate, noRates.RollbackErrorRate, noRates.AlertResponseTime = 0, 0, 0
+	tests := []struct {
+		name  string
+		count int
+		rules Rules
+		want  []RuleID
+	}{
+		{"no sample judges nothing", 0, DefaultRules(), []RuleID{RuleResponseTime, RuleErrorRate, RuleAvailability}},
+		{"one short of the minimum", 9, DefaultRules(), []RuleID{RuleResponseTime, RuleErrorRate, RuleAvailability}},
+		{"at the minimum every rule is judged", 10, DefaultRules(), nil},
+		{"a disabled rule is not listed", 3, noAvailability, []RuleID{RuleResponseTime, RuleErrorRate}},
+		{"only availability on", 3, noRates, []RuleID{RuleAvailability}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			snap := healthy()
+			snap.Count, snap.Window.Count = int64(tt.count), tt.count
+			assert.Equal(t, tt.want, NotJudged(snap, tt.rules))
+			// Whatever the figures, a rule listed cannot fire.
+			snap.Window.ErrorRate, snap.Window.P95, snap.Availability = 1, time.Hour, 0
+			for _, v := range Evaluate(snap, tt.rules) {
+				assert.NotContains(t, tt.want, v.Rule, "%s fired though not judged", v.Rule)
+			}
+		})
+	}
+}
+
 func TestVerdictMessagesGolden(t *testing.T) {
 	t.Parallel()
 	rules := DefaultRules()

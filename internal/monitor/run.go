@@ -176,6 +176,11 @@ type Result struct {
 	// still says why they failed.
 	Failures      []FailureCount `json:"failures,omitempty"`
 	FailuresOther int            `json:"failures_other,omitempty"`
+	// NotJudged lists the probe rules the run ended with too few samples
+	// for (see NotJudged), and MinSamples is the minimum they needed: a
+	// monitor that passed with a rule listed here did not judge it.
+	NotJudged  []RuleID `json:"not_judged,omitempty"`
+	MinSamples int      `json:"min_samples,omitempty"`
 }
 
 // maxFindings bounds Result.Findings when pods churn all day.
@@ -312,6 +317,8 @@ loop:
 	}
 	r.res.Series = r.stats.Series()
 	r.res.Failures, r.res.FailuresOther = r.failures.counts()
+	r.res.NotJudged = NotJudged(r.res.Snapshot, r.opts.Rules)
+	r.res.MinSamples = max(r.opts.Rules.MinSamples, 1)
 	r.res.Duration = r.opts.Clock.Now().Sub(r.start)
 	return r.res
 }

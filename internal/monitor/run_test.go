@@ -143,6 +143,8 @@ func TestRunDecides(t *testing.T) {
 		wantRaise []RuleID
 		// wantResolve lists the episodes that ended, in order.
 		wantResolve []RuleID
+		// wantNotJudged lists the rules the run had too few samples for.
+		wantNotJudged []RuleID
 	}{
 		{
 			name: "40% errors roll back by error rate once MinSamples are in",
@@ -154,7 +156,8 @@ func TestRunDecides(t *testing.T) {
 			name: "a dead version rolls back by consecutive failures",
 			fail: func(int) bool { return true }, duration: 1000,
 			wantRule: RuleConsecutiveFailures, wantTicks: rules.RollbackConsecutiveFailures + 1, wantCount: int64(rules.RollbackConsecutiveFailures + 1),
-			wantRaise: []RuleID{RuleConsecutiveFailures},
+			wantRaise:     []RuleID{RuleConsecutiveFailures},
+			wantNotJudged: []RuleID{RuleResponseTime, RuleErrorRate, RuleAvailability},
 		},
 		{
 			name: "failures after a healthy start",
@@ -179,6 +182,12 @@ func TestRunDecides(t *testing.T) {
 			wantTicks: 70, wantCount: 70,
 			wantRaise:   []RuleID{RuleAvailability, RuleErrorRate},
 			wantResolve: []RuleID{RuleErrorRate, RuleAvailability},
+		},
+		{
+			name: "a run too short for the minimum fails half its probes and judges no rate",
+			fail: func(n int) bool { return n%2 == 0 }, duration: time.Duration(rules.MinSamples - 1),
+			wantTicks: rules.MinSamples - 1, wantCount: int64(rules.MinSamples - 1),
+			wantNotJudged: []RuleID{RuleResponseTime, RuleErrorRate, RuleAvailability},
 		},
 	}
 	for _, tt := range tests {
@@ -205,6 +214,8 @@ func TestRunDecides(t *testing.T) {
 			assert.Equal(t, len(raised), rec.count(EventAlertRaised))
 			assert.Equal(t, len(resolved), rec.count(EventAlertResolved))
 
+			assert.Equal(t, tt.wantNotJudged, res.NotJudged)
+			assert.Equal(t, rules.MinSamples, res.MinSamples)
 			if tt.wantRule == "" {
 				assert.Nil(t, res.Rollback)
 				assert.False(t, res.StoppedEarly)

@@ -29,3 +29,23 @@ func TestFailuresFinding(t *testing.T) {
 		})
 	}
 }
+
+func TestNotJudgedRules(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		ids  []monitor.RuleID
+		want string
+	}{
+		{"all judged says nothing", nil, ""},
+		{"one", []monitor.RuleID{monitor.RuleAvailability}, "availability"},
+		{"two", []monitor.RuleID{monitor.RuleResponseTime, monitor.RuleErrorRate}, "response time and error rate"},
+		{"three", []monitor.RuleID{monitor.RuleResponseTime, monitor.RuleErrorRate, monitor.RuleAvailability}, "response time, error rate and availability"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tc.want, notJudgedRules(tc.ids))
+		})
+	}
+}

@@ -294,6 +294,11 @@ func (r *run) execute(ctx context.Context, op func(ctx context.Context) (string,
 		for _, t := range res.Sources {
 			finding += trafficFinding(&t)
 		}
+		if rules := notJudgedRules(res.NotJudged); rules != "" {
+			finding += fmt.Sprintf("; %s not judged (%d of the %d probes min-samples asks for)", rules, s.Count, res.MinSamples)
+			r.warn("monitoring ended after %d probes, fewer than the %d min-samples asks for, so %s were never judged: lengthen monitor-duration, shorten monitor-interval or lower min-samples",
+				s.Count, res.MinSamples, rules)
+		}
 		return finding, nil
 	}); err != nil {
 		fail(err)
@@ -403,6 +408,20 @@ func failuresFinding(kinds []monitor.FailureCount, other int) string {
 		parts = append(parts, fmt.Sprintf("%d× other reasons", other))
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// notJudgedRules names the probe rules a monitor run never had enough
+// samples to judge, for a sentence: "response time and error rate", or ""
+// when it judged them all. Pure.
+func notJudgedRules(ids []monitor.RuleID) string {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = strings.ReplaceAll(string(id), "-", " ")
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // trafficFinding is a request source's figures for the monitor stage's
