@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -69,11 +71,92 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 }
 
 func (a *Applier) applyOne(ctx context.Context, obj *unstructured.Unstructured, namespace string, dryRun bool) (ApplyResult, error) {
+	target, err := a.resolve(obj, namespace)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	before := ""
+	if existing, err := target.resource.Get(ctx, target.obj.GetName(), metav1.GetOptions{}); err == nil {
+		before = existing.GetResourceVersion()
+	}
+	out, err := target.patch(ctx, dryRun)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	action := "configured"
+	switch {
+	case before == "":
+		action = "created"
+	case out.GetResourceVersion() == before:
+		action = "unchanged"
+	}
+	return ApplyResult{Object: target.what, Namespace: target.namespace, Action: action}, nil
+}
+
+// WouldChange reports whether applying obj (in namespace when it names
+// none) would change the live object, as `kubectl diff --server-side`
+// does: a server-side dry run compared with the live object, leaving out
+// what the server keeps for itself (resource version, generation, managed
+// fields, creation time, uid) and the status. With fields, only that one
+// nested field is compared (for example "spec", "template"). An object
+// that does not exist would change.
+func (a *Applier) WouldChange(ctx context.Context, obj *unstructured.Unstructured, namespace string, fields ...string) (bool, error) {
+	target, err := a.resolve(obj, namespace)
+	if err != nil {
+		return false, err
+	}
+	var live *unstructured.Unstructured
+	err = Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
+		var gerr error
+		live, gerr = target.resource.Get(ctx, target.obj.GetName(), metav1.GetOptions{})
+		return gerr
+	})
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read %s in namespace %q: %w", target.what, target.namespace, ClassifyAPIError(err))
+	}
+	applied, err := target.patch(ctx, true)
+	if err != nil {
+		return false, err
+	}
+	return !equality.Semantic.DeepEqual(comparedPart(live, fields), comparedPart(applied, fields)), nil
+}
+
+// comparedPart is what WouldChange compares of obj: the nested field named
+// by fields, or the whole object without what the server keeps for itself.
+func comparedPart(obj *unstructured.Unstructured, fields []string) any {
+	if len(fields) > 0 {
+		v, _, _ := unstructured.NestedFieldNoCopy(obj.Object, fields...)
+		return v
+	}
+	c := obj.DeepCopy()
+	for _, f := range []string{"resourceVersion", "generation", "managedFields", "creationTimestamp", "uid"} {
+		unstructured.RemoveNestedField(c.Object, "metadata", f)
+	}
+	delete(c.Object, "status")
+	return c.Object
+}
+
+// applyTarget is one object of the manifests with the API resource it is
+// applied to.
+type applyTarget struct {
+	obj       *unstructured.Unstructured
+	resource  dynamic.ResourceInterface
+	namespace string
+	// what is "Kind/name", for messages.
+	what string
+}
+
+// resolve finds the API resource of obj and sets its namespace (namespace
+// when it names none, nothing for a cluster-scoped kind).
+func (a *Applier) resolve(obj *unstructured.Unstructured, namespace string) (applyTarget, error) {
 	gvk := obj.GroupVersionKind()
 	what := gvk.Kind + "/" + obj.GetName()
 	mapping, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
-		return ApplyResult{}, fmt.Errorf("apply %s: the API server does not serve %s: %w", what, gvk, ClassifyAPIError(err))
+		return applyTarget{}, fmt.Errorf("apply %s: the API server does not serve %s: %w", what, gvk, ClassifyAPIError(err))
 	}
 	var resource dynamic.ResourceInterface = a.dynamic.Resource(mapping.Resource)
 	ns := ""
@@ -88,14 +171,16 @@ func (a *Applier) applyOne(ctx context.Context, obj *unstructured.Unstructured, 
 	obj.SetNamespace(ns)
 	obj.SetManagedFields(nil)
 	obj.SetResourceVersion("")
+	return applyTarget{obj: obj, resource: resource, namespace: ns, what: what}, nil
+}
 
-	before := ""
-	if existing, err := resource.Get(ctx, obj.GetName(), metav1.GetOptions{}); err == nil {
-		before = existing.GetResourceVersion()
-	}
-	data, err := json.Marshal(obj)
+// patch server-side applies the object, forcing ownership of the fields it
+// sets, and returns the object as the API server left it (or, with
+// dryRun, would leave it).
+func (t applyTarget) patch(ctx context.Context, dryRun bool) (*unstructured.Unstructured, error) {
+	data, err := json.Marshal(t.obj)
 	if err != nil {
-		return ApplyResult{}, fmt.Errorf("apply %s: encode: %w", what, err)
+		return nil, fmt.Errorf("apply %s: encode: %w", t.what, err)
 	}
 	force := true
 	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &force}
@@ -105,7 +190,7 @@ func (a *Applier) applyOne(ctx context.Context, obj *unstructured.Unstructured, 
 	var out *unstructured.Unstructured
 	err = Retry(ctx, RetryPolicy{}, func(ctx context.Context) error {
 		var perr error
-		out, perr = resource.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
+		out, perr = t.resource.Patch(ctx, t.obj.GetName(), types.ApplyPatchType, data, opts)
 		return perr
 	})
 	if err != nil {
@@ -113,16 +198,9 @@ func (a *Applier) applyOne(ctx context.Context, obj *unstructured.Unstructured, 
 		if dryRun {
 			verb = "validate (server-side dry run)"
 		}
-		return ApplyResult{}, fmt.Errorf("%s %s in namespace %q: %w", verb, what, ns, ClassifyAPIError(err))
+		return nil, fmt.Errorf("%s %s in namespace %q: %w", verb, t.what, t.namespace, ClassifyAPIError(err))
 	}
-	action := "configured"
-	switch {
-	case before == "":
-		action = "created"
-	case out.GetResourceVersion() == before:
-		action = "unchanged"
-	}
-	return ApplyResult{Object: what, Namespace: ns, Action: action}, nil
+	return out, nil
 }
 
 // ImageChange is the result of setting a Deployment's image.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -117,7 +118,18 @@ func (b *BlueGreen) Deploy(ctx context.Context, t Target) (Deployed, error) {
 	if source != nil {
 		d.PreviousDeployment = source.Name
 		d.PreviousImage, _ = kube.CurrentImage(source, t.Container, t.Image)
+		changed := ""
 		if d.PreviousColor != "" && d.PreviousImage == t.Image {
+			if changed, err = b.changedBesideImage(ctx, t, source, d.PreviousColor); err != nil {
+				return d, err
+			}
+		}
+		if changed != "" {
+			_ = rec.run("compare "+source.Name, func() (string, error) {
+				return fmt.Sprintf("it runs %s already, but %s would change: a new color rolls out", t.Image, changed), nil
+			})
+		}
+		if d.PreviousColor != "" && d.PreviousImage == t.Image && changed == "" {
 			d.Unchanged = true
 			d.Color, d.Deployment = d.PreviousColor, source.Name
 			d.PreviousDeployment = b.leftRunning(ctx, t, d.Color)
@@ -449,6 +461,65 @@ func (b *BlueGreen) endpointTimeout() time.Duration {
 		return b.EndpointTimeout
 	}
 	return 60 * time.Second
+}
+
+// changedBesideImage names what of the manifests would change although
+// the serving color, source, already runs the image: its pod template
+// (another variable, probe or ConfigMap reference is another version, as
+// a new image is) or another object of the manifests, compared by a
+// server-side dry run. "" when nothing would: the deploy has nothing to
+// roll out.
+func (b *BlueGreen) changedBesideImage(ctx context.Context, t Target, source *appsv1.Deployment, color string) (string, error) {
+	var changed []string
+	for _, obj := range t.Manifests {
+		switch {
+		case obj.GetKind() == "Service" && obj.GetName() == t.Service:
+			continue // the switch stands for it
+		case obj.GetKind() == "Deployment" && obj.GetName() == t.Deployment:
+			dep, err := b.colorDeployment(t, source, color)
+			if err != nil {
+				return "", err
+			}
+			u, err := toUnstructured(dep)
+			if err != nil {
+				return "", err
+			}
+			diff, err := b.Applier.WouldChange(ctx, u, t.Namespace, "spec", "template")
+			if err != nil {
+				return "", fmt.Errorf("compare the pod template of %s: %w", source.Name, err)
+			}
+			if diff {
+				changed = append(changed, "the pod template of "+source.Name)
+			}
+			continue
+		case obj.GetKind() == "Job":
+			ns := namespaceOf(obj, t.Namespace)
+			live, err := b.Client.BatchV1().Jobs(ns).Get(ctx, obj.GetName(), metav1.GetOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return "", fmt.Errorf("read job %s/%s: %w", ns, obj.GetName(), kube.ClassifyAPIError(err))
+			}
+			if err != nil {
+				changed = append(changed, "Job/"+obj.GetName())
+			} else if st, _ := kube.JobStatus(live); !st.Done || !kube.JobRunsSame(live, obj) {
+				changed = append(changed, "Job/"+obj.GetName())
+			}
+			continue
+		case obj.GetKind() == "HorizontalPodAutoscaler" && kube.ManifestAutoscalers([]*unstructured.Unstructured{obj})[t.Deployment] != "":
+			// Applied, it would scale the serving color.
+			obj = obj.DeepCopy()
+			if err := unstructured.SetNestedField(obj.Object, source.Name, "spec", "scaleTargetRef", "name"); err != nil {
+				return "", fmt.Errorf("point autoscaler %s at %s: %w", obj.GetName(), source.Name, err)
+			}
+		}
+		diff, err := b.Applier.WouldChange(ctx, obj, t.Namespace)
+		if err != nil {
+			return "", fmt.Errorf("compare %s/%s with the cluster: %w", obj.GetKind(), obj.GetName(), err)
+		}
+		if diff {
+			changed = append(changed, obj.GetKind()+"/"+obj.GetName())
+		}
+	}
+	return strings.Join(changed, ", "), nil
 }
 
 // sourceDeployment finds the pod template to start from: the active

@@ -282,6 +282,47 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 		bg.requireServingOf(t, "api-blue", v1)
 	})
 
+	t.Run("BlueGreenSameImageRollsOutOnlyWhatChanged", func(t *testing.T) {
+		bg := env{c: e.c, ns: e.c.NewNamespace(t), client: e.client}
+		b := &BlueGreen{Client: bg.client, Applier: bg.applier(t), Wait: kube.WaitOptions{Timeout: 2 * time.Minute}, EndpointTimeout: time.Minute}
+		same := func(edit ...func([]*unstructured.Unstructured)) Target {
+			objs := unitManifests(t, "1.0.0", testcluster.UnitFaults{})
+			for _, f := range edit {
+				f(objs)
+			}
+			return Target{Namespace: bg.ns, Deployment: "api", Service: "api", Image: v1, Manifests: objs}
+		}
+		d, err := b.Deploy(ctx, same())
+		require.NoError(t, err, "steps: %+v", d.Steps)
+		require.NoError(t, b.Finish(ctx, same(), &d))
+
+		// Nothing of the unit changed: not one object of six reads as changed.
+		d, err = b.Deploy(ctx, same())
+		require.NoError(t, err, "steps: %+v", d.Steps)
+		assert.True(t, d.Unchanged, "steps: %+v", d.Steps)
+		assert.Equal(t, Blue, d.Color)
+
+		// Another variable in the API's pod template is another version.
+		d, err = b.Deploy(ctx, same(withEnv("Deployment", "api", "PODINFO_UI_MESSAGE", "pool 20")))
+		require.NoError(t, err, "steps: %+v", d.Steps)
+		assert.False(t, d.Unchanged)
+		assert.Equal(t, Green, d.Color)
+		assert.True(t, d.Switched)
+		assert.Contains(t, stepDetail(d, "compare api-blue"), "the pod template of api-blue would change")
+		bg.requireServingOf(t, "api-green", v1)
+		green, err := bg.client.AppsV1().Deployments(bg.ns).Get(ctx, "api-green", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Contains(t, green.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "PODINFO_UI_MESSAGE", Value: "pool 20"})
+		require.NoError(t, b.Finish(ctx, same(), &d))
+
+		// Only the worker changed: the unit rolls out under a new color.
+		d, err = b.Deploy(ctx, same(withEnv("Deployment", "api", "PODINFO_UI_MESSAGE", "pool 20"), withEnv("Deployment", "worker", "QUEUE", "payments")))
+		require.NoError(t, err, "steps: %+v", d.Steps)
+		assert.Equal(t, Blue, d.Color)
+		assert.Equal(t, "it runs "+v1+" already, but Deployment/worker would change: a new color rolls out", stepDetail(d, "compare api-green"))
+		bg.requireServingOf(t, "api-blue", v1)
+	})
+
 	t.Run("PreDeployMigrationThenUnchangedRedeploy", func(t *testing.T) {
 		d, err := e.unitRolling(t, 2*time.Minute).Deploy(ctx, target("5.0.0", testcluster.UnitFaults{}))
 		require.NoError(t, err, "steps: %+v", d.Steps)
@@ -293,4 +334,31 @@ func TestWorkloadUnitPreDeploy(t *testing.T) {
 		assert.Equal(t, ChangeUnchanged, resultOf(d, "Job/migrate").Change, "a completed migration of the same version is not run again")
 		assert.Equal(t, before, e.unitState(t))
 	})
+}
+
+// withEnv adds a variable to the first container of the named object's
+// pod template.
+func withEnv(kind, name, key, value string) func([]*unstructured.Unstructured) {
+	return func(objs []*unstructured.Unstructured) {
+		for _, o := range objs {
+			if o.GetKind() != kind || o.GetName() != name {
+				continue
+			}
+			containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			c := containers[0].(map[string]any)
+			env, _ := c["env"].([]any)
+			c["env"] = append(env, map[string]any{"name": key, "value": value})
+			_ = unstructured.SetNestedSlice(o.Object, containers, "spec", "template", "spec", "containers")
+		}
+	}
+}
+
+// stepDetail is what the step named name found, or "" when none ran.
+func stepDetail(d Deployed, name string) string {
+	for _, s := range d.Steps {
+		if s.Name == name {
+			return s.Detail
+		}
+	}
+	return ""
 }

@@ -1,0 +1,90 @@
+package kube
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// wouldChangeLive is what TestWouldChange applies first: a ConfigMap and
+// a Deployment, as a team's manifests write them (no defaults).
+const wouldChangeLive = `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {pool: "20"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+      - name: api
+        image: ghcr.io/stefanprodan/podinfo:6.9.2
+        env: [{name: POOL, value: "20"}]
+`
+
+// TestWouldChange compares manifests with what the real API server holds
+// after applying them: the same manifests change nothing although the
+// server added its defaults, status and bookkeeping; any edit does; a
+// missing object would be created; with fields, only that field counts.
+func TestWouldChange(t *testing.T) {
+	t.Parallel()
+	c := cluster.Get(t)
+	ns := c.NewNamespace(t)
+	a, err := NewApplier(c.Config())
+	require.NoError(t, err)
+	ctx := context.Background()
+	objs, err := DecodeManifests("live.yaml", []byte(wouldChangeLive))
+	require.NoError(t, err)
+	_, err = a.Apply(ctx, objs, ns, false)
+	require.NoError(t, err)
+	configMap, deployment := objs[0], objs[1]
+
+	edited := func(obj *unstructured.Unstructured, path string, value any) *unstructured.Unstructured {
+		out := obj.DeepCopy()
+		var fields []string
+		require.NoError(t, yaml.Unmarshal([]byte(path), &fields))
+		require.NoError(t, unstructured.SetNestedField(out.Object, value, fields...))
+		return out
+	}
+	renamed := configMap.DeepCopy()
+	renamed.SetName("settings-2")
+	tests := []struct {
+		name   string
+		obj    *unstructured.Unstructured
+		fields []string
+		want   bool
+	}{
+		{"the same ConfigMap", configMap, nil, false},
+		{"the same Deployment, defaults and status on the server", deployment, nil, false},
+		{"a changed value", edited(configMap, `[data, pool]`, "30"), nil, true},
+		{"another label", edited(configMap, `[metadata, labels]`, map[string]any{"team": "payments"}), nil, true},
+		{"an object not in the cluster", renamed, nil, true},
+		{"replicas changed", edited(deployment, `[spec, replicas]`, int64(3)), nil, true},
+		{"replicas changed, the pod template compared", edited(deployment, `[spec, replicas]`, int64(3)), []string{"spec", "template"}, false},
+		{"the pod template changed", edited(deployment, `[spec, template, metadata, labels]`, map[string]any{"app": "api", "tier": "web"}), []string{"spec", "template"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := a.WouldChange(ctx, tt.obj, ns, tt.fields...)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+	results, err := a.Apply(ctx, objs, ns, false)
+	require.NoError(t, err)
+	for _, r := range results {
+		assert.Equal(t, "unchanged", r.Action, "the dry runs changed nothing: %s", r.Object)
+	}
+}
