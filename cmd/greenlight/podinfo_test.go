@@ -124,6 +124,42 @@ func TestPodinfoProductionBlueGreenBySHAThroughTheAPIServer(t *testing.T) {
 	assert.Equal(t, podinfoSHA1, second.outputs["previous-image"])
 }
 
+// TestPodinfoSameImageNewTemplateIsANewVersion: in production, podinfo
+// 6.9.2 deployed again as it is rolls nothing out; deployed again with
+// another flag in its pod template, it is a new version that goes through
+// blue-green like a new image, and since both colors answer 6.9.2 the
+// cluster, not the answers, proves the switch.
+func TestPodinfoSameImageNewTemplateIsANewVersion(t *testing.T) {
+	t.Parallel()
+	apps := publicApps(t)
+	e := newEnv(t, "")
+	const released = "ghcr.io/stefanprodan/podinfo:6.9.2"
+	in := e.podinfoInputs(apps, "production", released)
+	in["health-paths"] = "/healthz,/version" // /version answers {"version": "6.9.2", …}
+	in["monitor-duration"] = "2s"
+	first := e.runAction(t, in, "")
+	require.Equal(t, 0, first.code)
+	require.Equal(t, "blue", first.outputs["revision"])
+
+	again := e.runAction(t, in, "")
+	require.Equal(t, 0, again.code)
+	assert.Equal(t, "blue", again.outputs["revision"])
+	assert.Equal(t, "endpoints", again.outputs["traffic-proof"], "both sides answer 6.9.2")
+	assert.Contains(t, again.stdout, "already running "+released+": nothing rolled out")
+
+	in["manifests"] = podinfoDeploymentEdited(t, apps, "--level=info", "--level=debug") + "," + filepath.Join(apps.PodinfoSource, "kustomize", "service.yaml")
+	debug := e.runAction(t, in, "")
+	require.Equal(t, 0, debug.code, "stdout: %s", debug.stdout)
+	assert.Equal(t, "succeeded", debug.outputs["status"])
+	assert.Equal(t, "green", debug.outputs["revision"])
+	assert.Contains(t, debug.stdout, "the pod template of podinfo-blue would change: a new color rolls out")
+	assert.Equal(t, "endpoints", debug.outputs["traffic-proof"])
+	assert.Contains(t, debug.summary, "the version serving before the deploy reports 6.9.2 too, so answers cannot tell the two apart")
+	green, err := e.client.AppsV1().Deployments(e.ns).Get(context.Background(), "podinfo-green", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Contains(t, green.Spec.Template.Spec.Containers[0].Command, "--level=debug")
+}
+
 func TestPodinfoRollbackToDigestOnlyImageIsVerified(t *testing.T) {
 	t.Parallel()
 	apps := publicApps(t)

@@ -512,7 +512,7 @@ func (r *run) rollback(ctx context.Context, cause error, verdict ...*monitor.Ver
 		}
 		// The version rolled back to is the one that served before: the same
 		// proof as verify's, with its own tag.
-		plan := PlanProof(r.cfg.VersionCheck, "", VersionOf(r.out.Deployed.PreviousImage), r.beforeWithTag())
+		plan := TellsApart(PlanProof(r.cfg.VersionCheck, "", VersionOf(r.out.Deployed.PreviousImage), r.beforeWithTag()), r.version, "the version rolled back from")
 		deployment := r.cfg.Deployment
 		if r.out.Deployed.Strategy == strategy.NameBlueGreen && r.out.Deployed.PreviousDeployment != "" {
 			deployment = r.out.Deployed.PreviousDeployment

@@ -30,6 +30,9 @@ type Before struct {
 	Tag string
 	// Reported is the version it reported; "" when none.
 	Reported string
+	// Path is the health path whose answer reported it, when no
+	// version-check names one.
+	Path string
 }
 
 // PlanProof decides how traffic to the new version is proven. The app's
@@ -66,6 +69,18 @@ func PlanProof(check config.VersionCheck, expected, newTag string, before Before
 	return ProofPlan{Proof: health.ProofVersion, Want: want, Reason: fmt.Sprintf("the version serving before the deploy reported its own tag %s", before.Tag)}
 }
 
+// TellsApart keeps a version proof only when the version traffic moves
+// away from answers otherwise: a version both sides report (the same
+// image with another pod template, say) cannot show which side answered,
+// so the cluster proves it instead. other is what that side reports and
+// whose names it for the reason. Pure.
+func TellsApart(plan ProofPlan, other, whose string) ProofPlan {
+	if plan.Proof != health.ProofVersion || other == "" || !health.SameVersion(other, plan.Want) {
+		return plan
+	}
+	return ProofPlan{Proof: health.ProofEndpoints, Reason: fmt.Sprintf("%s reports %s too, so answers cannot tell the two apart", whose, other)}
+}
+
 // versionSource is where version-check reads the served version.
 func (r *run) versionSource() health.VersionSource {
 	vc := r.cfg.VersionCheck
@@ -75,7 +90,8 @@ func (r *run) versionSource() health.VersionSource {
 	case config.VersionCheckHeader:
 		return health.VersionSource{Header: vc.Name, Path: vc.Path}
 	}
-	return health.VersionSource{}
+	// By convention, at the path where the version serving before reported one.
+	return health.VersionSource{Path: r.before.Path}
 }
 
 // proveTraffic proves that the Service's traffic reaches the pods of

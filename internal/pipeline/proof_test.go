@@ -39,6 +39,30 @@ func TestPlanProof(t *testing.T) {
 	}
 }
 
+func TestTellsApart(t *testing.T) {
+	t.Parallel()
+	byVersion := ProofPlan{Proof: health.ProofVersion, Want: "v2", Reason: "the version serving before the deploy reported its own tag v1"}
+	byEndpoints := ProofPlan{Proof: health.ProofEndpoints, Reason: "version-check is off"}
+	tests := []struct {
+		name  string
+		plan  ProofPlan
+		other string
+		want  ProofPlan
+	}{
+		{"another version answers before", byVersion, "v1", byVersion},
+		{"nothing reported before", byVersion, "", byVersion},
+		{"the same version both sides", byVersion, "v2", ProofPlan{Proof: health.ProofEndpoints, Reason: "the version serving before the deploy reports v2 too, so answers cannot tell the two apart"}},
+		{"the same version, spelled with a v", byVersion, "2", ProofPlan{Proof: health.ProofEndpoints, Reason: "the version serving before the deploy reports 2 too, so answers cannot tell the two apart"}},
+		{"an endpoints proof stays", byEndpoints, "v2", byEndpoints},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tt.want, TellsApart(tt.plan, tt.other, "the version serving before the deploy"))
+		})
+	}
+}
+
 func TestOtherVersionFailsPreTrafficCheck(t *testing.T) {
 	t.Parallel()
 	res := health.Result{Endpoints: []health.EndpointResult{{Path: "/health", Version: "1.0.0"}, {Path: "/health/ready", Version: "1.1.0"}}}

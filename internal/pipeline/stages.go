@@ -145,9 +145,16 @@ func (r *run) preDeploymentCheck(ctx context.Context) error {
 	res := health.Check(ctx, target, r.checkOptions(health.ModePreDeployment))
 	r.emit(event.Event{Kind: event.HealthChecked, Stage: event.Validate, Health: &res})
 	r.before.Served = true
-	r.before.Reported = res.Version
-	if src := r.versionSource(); src != (health.VersionSource{}) {
-		r.before.Reported = health.ServedVersionNow(ctx, target, src, r.checkOptions(health.ModePreDeployment))
+	// The version an answer without the token reported, and where: the
+	// traffic proof asks that path again, without the token.
+	for _, e := range res.Endpoints {
+		if e.Version != "" && e.Endpoint != health.EndpointDetailed {
+			r.before.Reported, r.before.Path = e.Version, r.paths().For(e.Endpoint)
+			break
+		}
+	}
+	if m := r.cfg.VersionCheck.Mode; m == config.VersionCheckJSON || m == config.VersionCheckHeader {
+		r.before.Reported = health.ServedVersionNow(ctx, target, r.versionSource(), r.checkOptions(health.ModePreDeployment))
 	}
 	if res.Healthy {
 		return nil
@@ -328,7 +335,8 @@ func (r *run) verify(ctx context.Context) (string, error) {
 	if err := r.smoke(ctx, target, event.Verify); err != nil {
 		return "", err
 	}
-	plan := PlanProof(r.cfg.VersionCheck, r.cfg.ExpectedVersion, r.version, r.beforeWithTag())
+	before := r.beforeWithTag()
+	plan := TellsApart(PlanProof(r.cfg.VersionCheck, r.cfg.ExpectedVersion, r.version, before), before.Reported, "the version serving before the deploy")
 	r.out.Result.TrafficProof = plan.Proof
 	tr := r.proveTraffic(ctx, target, plan, r.out.Deployed.Deployment, health.ModeVerifyTraffic, event.Verify)
 	if !tr.Passed {
