@@ -114,8 +114,9 @@ func recordedRuns() []recordedRun {
 			return e.runAction(t, in, "")
 		}},
 		{name: "podinfo-random-errors", namespace: "shop", status: "rolled-back", run: func(t *testing.T, e *env, apps testcluster.Apps, in map[string]string) result {
-			// podinfo's own --random-error: verify sees it before traffic
-			// moves, through the Service it will serve behind.
+			// podinfo's own --random-error fails every request of one
+			// second in three: the preview's check, verify's or the
+			// monitor's sees it, whichever such second it meets first.
 			e.firstPodinfo(t, apps, in)
 			in["image"] = podinfoSHA2
 			in["manifests"] = randomErrors(t, apps) + "," + filepath.Join(apps.PodinfoSource, "kustomize", "service.yaml")

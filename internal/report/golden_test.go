@@ -170,7 +170,7 @@ func TestRecordedRunHighlights(t *testing.T) {
 		}},
 		{"podinfo-fail-deploy", []string{"## ↩️ Rolled back · staging", "#### Failing pods", "ImagePullBackOff", "missing-6.9.3"}},
 		{"podinfo-fail-verify", []string{"## ❌ Deploy failed · production", "podinfo reports its version", "#### Container logs", "Starting podinfo"}},
-		{"podinfo-random-errors", []string{"## ↩️ Rolled back · production", "traffic verification failed"}},
+		{"podinfo-random-errors", []string{"## ↩️ Rolled back · production", "**Reason:** rolled back to ghcr.io/acme/podinfo:1111111111111111111111111111111111111111 because "}},
 		{"podinfo-rollback-monitor", []string{"## ↩️ Rolled back · production", "**Rollback rule `error-rate`:**", "#### Samples that tripped the rule", "❌ 503"}},
 		{"sampleapp-rollback-monitor", []string{
 			"## ↩️ Rolled back · production", "**Reason:** rolled back to sampleapp:v2 because monitoring", "**Rollback rule `error-rate`:**",
