@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -243,6 +245,11 @@ func TestPromoteRefusedAfterGreenChanged(t *testing.T) {
 	_, err = kube.WaitRollout(ctx, e.client, e.ns, "shop-green", kube.WaitOptions{Timeout: time.Minute})
 	require.NoError(t, err)
 
+	code, out, _ := e.opsCLI(t, e.prodArgs("status")...)
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "its pod template was edited since, so promote refuses it: reject it, or deploy again", "status says so before anyone tries")
+	assert.NotContains(t, out, "promote: greenlight promote")
+
 	promote := decideInputs(in, "promote")
 	res := e.runAction(t, promote, "")
 	assert.Equal(t, 1, res.code)
@@ -335,6 +342,26 @@ func TestPodinfoPromoteAcrossTwoRunsWithARestart(t *testing.T) {
 	assert.Contains(t, held.summary, "port-forward service/podinfo-preview")
 	assert.Equal(t, "blue", e.selectedColor(t, "podinfo"))
 
+	// status, from another process, shows what waits and how to decide.
+	statusArgs := []string{"status", "--environment=production", "--namespace=" + e.ns, "--deployment=podinfo", "--container=podinfod", "--config=/dev/null"}
+	code, out, _ := e.opsCLI(t, statusArgs...)
+	require.Equal(t, 0, code)
+	assert.Regexp(t, `awaiting +green \(deployment podinfo-green\) runs `+regexp.QuoteMeta(podinfoSHA2)+`, verified at .* by octocat, without traffic`, out)
+	assert.Contains(t, out, "promote: greenlight promote --environment=production --namespace="+e.ns+" --deployment=podinfo")
+	code, out, _ = e.opsCLI(t, append(statusArgs, "--output=json")...)
+	require.Equal(t, 0, code)
+	var waiting struct {
+		Awaiting *struct {
+			Color, Image string
+			Edited       bool
+		} `json:"awaitingPromotion"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &waiting), out)
+	require.NotNil(t, waiting.Awaiting, out)
+	assert.Equal(t, "green", waiting.Awaiting.Color)
+	assert.Equal(t, podinfoSHA2, waiting.Awaiting.Image)
+	assert.False(t, waiting.Awaiting.Edited, "nothing edited its pod template")
+
 	e.restartPods(t, "podinfo-green")
 
 	res := e.runAction(t, decideInputs(in, "promote"), "")
@@ -344,6 +371,9 @@ func TestPodinfoPromoteAcrossTwoRunsWithARestart(t *testing.T) {
 	assert.Equal(t, podinfoSHA1, res.outputs["previous-image"])
 	assert.Equal(t, "endpoints", res.outputs["traffic-proof"])
 	assert.Equal(t, "green", e.selectedColor(t, "podinfo"))
+	code, out, _ = e.opsCLI(t, statusArgs...)
+	require.Equal(t, 0, code)
+	assert.NotContains(t, out, "awaiting", "nothing waits once promoted")
 }
 
 // TestRollbackRefusesAColorAwaitingPromotion: blue served before green, so

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 	"github.com/ebeautything/greenlight/internal/config"
 	"github.com/ebeautything/greenlight/internal/health"
 	"github.com/ebeautything/greenlight/internal/kube"
+	"github.com/ebeautything/greenlight/internal/strategy"
 )
 
 func TestActiveOf(t *testing.T) {
@@ -312,4 +314,49 @@ func TestAwaitHealthy(t *testing.T) {
 	assert.Contains(t, err.Error(), "answered 502")
 	assert.False(t, got.OK)
 	assert.True(t, strings.HasPrefix(got.Target, "http://127.0.0.1"))
+}
+
+func TestAwaitingOf(t *testing.T) {
+	t.Parallel()
+	green := func() *appsv1.Deployment {
+		return &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "payments-green"},
+			Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "app", Image: "ghcr.io/acme/payments:v3"}},
+			}}},
+		}
+	}
+	recorded := func(d *appsv1.Deployment) *appsv1.Deployment {
+		p := strategy.Pending{Image: "ghcr.io/acme/payments:v3", Color: "green", Deployment: d.Name, Actor: "octocat",
+			Template: strategy.TemplateFingerprint(d), VerifiedAt: t0}
+		raw, err := json.Marshal(p)
+		require.NoError(t, err)
+		d.Annotations = map[string]string{strategy.AnnotationAwaitingPromotion: string(raw)}
+		return d
+	}
+	edited := recorded(green())
+	edited.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "EDITED_BY_HAND", Value: "yes"}}
+	scaled := recorded(green())
+	five := int32(5)
+	scaled.Spec.Replicas = &five
+	unreadable := green()
+	unreadable.Annotations = map[string]string{strategy.AnnotationAwaitingPromotion: "{not json"}
+
+	tests := []struct {
+		name string
+		d    *appsv1.Deployment
+		want *Awaiting
+	}{
+		{"no record", green(), nil},
+		{"as verified", recorded(green()), &Awaiting{Color: "green", Deployment: "payments-green", Image: "ghcr.io/acme/payments:v3", Actor: "octocat", VerifiedAt: t0}},
+		{"scaled since: still as verified", scaled, &Awaiting{Color: "green", Deployment: "payments-green", Image: "ghcr.io/acme/payments:v3", Actor: "octocat", VerifiedAt: t0}},
+		{"edited since", edited, &Awaiting{Color: "green", Deployment: "payments-green", Image: "ghcr.io/acme/payments:v3", Actor: "octocat", VerifiedAt: t0, Edited: true}},
+		{"an unreadable record cannot be promoted", unreadable, &Awaiting{Color: "green", Deployment: "payments-green", Edited: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tt.want, AwaitingOf(tt.d, "green"))
+		})
+	}
 }

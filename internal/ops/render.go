@@ -39,6 +39,17 @@ func WriteStatusTable(w io.Writer, s Status, color bool) {
 	if i := s.Idle; i != nil {
 		row("idle", fmt.Sprintf("%s (deployment %s, revision %d): %s, %d/%d ready", i.Color, i.Deployment, i.Revision, orDash(i.Image), i.Ready, i.Desired))
 	}
+	if a := s.Awaiting; a != nil {
+		color := colorYellow
+		if a.Edited {
+			color = colorRed
+		}
+		row("awaiting", p.paint(awaitingText(s.Time, *a), color))
+		if !a.Edited {
+			row("", "promote: "+awaitingCommand(s, "promote"))
+		}
+		row("", "reject:  "+awaitingCommand(s, "reject"))
+	}
 	row("endpoints", endpointsText(p, s.Endpoints))
 	if l := s.Lock; l != nil {
 		text := "held by " + l.Holder.String()
@@ -136,11 +147,23 @@ type (
 		Strategy      string        `json:"strategy"`
 		Active        workloadView  `json:"active"`
 		Idle          *workloadView `json:"idle"`
+		Awaiting      *awaitingView `json:"awaitingPromotion"`
 		Endpoints     endpointsView `json:"endpoints"`
 		Lock          *lockView     `json:"lock"`
 		Health        *healthView   `json:"health"`
 		Recent        []entryView   `json:"recent"`
 		Problems      []string      `json:"problems"`
+	}
+	awaitingView struct {
+		Color         string    `json:"color"`
+		Deployment    string    `json:"deployment"`
+		Image         string    `json:"image"`
+		PreviousImage string    `json:"previousImage,omitempty"`
+		VerifiedAt    time.Time `json:"verifiedAt"`
+		Actor         string    `json:"actor,omitempty"`
+		RunURL        string    `json:"runUrl,omitempty"`
+		DeploymentID  string    `json:"deploymentId,omitempty"`
+		Edited        bool      `json:"edited"`
 	}
 	workloadView struct {
 		Deployment  string       `json:"deployment"`
@@ -238,6 +261,10 @@ func WriteStatusJSON(w io.Writer, s Status) error {
 		idle := workloadOf(*s.Idle)
 		v.Idle = &idle
 	}
+	if a := s.Awaiting; a != nil {
+		v.Awaiting = &awaitingView{Color: a.Color, Deployment: a.Deployment, Image: a.Image, PreviousImage: a.PreviousImage,
+			VerifiedAt: a.VerifiedAt.UTC(), Actor: a.Actor, RunURL: a.RunURL, DeploymentID: a.DeploymentID, Edited: a.Edited}
+	}
 	if l := s.Lock; l != nil {
 		v.Lock = &lockView{Holder: l.Holder.String(), ID: l.Holder.ID, Actor: l.Holder.Actor, Repository: l.Holder.Repository, RunURL: l.Holder.RunURL, Since: timePtr(l.Since)}
 	}
@@ -305,6 +332,13 @@ func StatusMarkdown(s Status) string {
 		mdCell(s.Strategy), active, mdCode(a.Image), a.Ready, a.Desired, len(s.Endpoints.Ready), s.Endpoints.NotReady)
 	if i := s.Idle; i != nil {
 		fmt.Fprintf(&b, "| Idle | %s (%s, %s, %d/%d ready) |\n", i.Color, mdCode(i.Deployment), mdCode(i.Image), i.Ready, i.Desired)
+	}
+	if a := s.Awaiting; a != nil {
+		fmt.Fprintf(&b, "| Awaiting promotion | %s |\n", mdCell(awaitingText(s.Time, *a)))
+		if !a.Edited {
+			fmt.Fprintf(&b, "| Promote | %s |\n", mdCode(awaitingCommand(s, "promote")))
+		}
+		fmt.Fprintf(&b, "| Reject | %s |\n", mdCode(awaitingCommand(s, "reject")))
 	}
 	lock := "free"
 	if s.Lock != nil {
@@ -406,4 +440,26 @@ func MaintenanceText(s MaintenanceState) string {
 		text += fmt.Sprintf(" runs pods started with maintenance %s", s.Applied)
 	}
 	return text
+}
+
+// awaitingText says which version waits for promotion, since when and by
+// whom, and whether it can still be promoted. Pure.
+func awaitingText(now time.Time, a Awaiting) string {
+	text := fmt.Sprintf("%s (deployment %s) runs %s, verified", a.Color, a.Deployment, orDash(a.Image))
+	if !a.VerifiedAt.IsZero() {
+		text += fmt.Sprintf(" at %s (%s)", a.VerifiedAt.UTC().Format("2006-01-02 15:04:05 UTC"), formatAge(now, a.VerifiedAt))
+	}
+	if a.Actor != "" {
+		text += " by " + a.Actor
+	}
+	if a.Edited {
+		return text + "; its pod template was edited since, so promote refuses it: reject it, or deploy again"
+	}
+	return text + ", without traffic"
+}
+
+// awaitingCommand is the command that promotes or rejects the waiting
+// color of s. Pure.
+func awaitingCommand(s Status, verb string) string {
+	return fmt.Sprintf("greenlight %s --environment=%s --namespace=%s --deployment=%s", verb, s.Environment, s.Namespace, s.Deployment)
 }

@@ -55,6 +55,20 @@ func statuses() map[string]Status {
 			Recent: sampleEntries(),
 			Health: &HealthAnswer{Target: "https://payments.acme.example", Path: "/health", StatusCode: 503, Version: "v2", Latency: 1234 * time.Millisecond},
 		},
+		"awaiting-promotion": {
+			Time: t0, Environment: "production", Namespace: "payments", Deployment: "payments", Service: "payments", Strategy: "blue-green",
+			Active:    Workload{Deployment: "payments-blue", Color: "blue", Revision: 2, Image: "ghcr.io/acme/payments:v2", Desired: 3, Ready: 3, Updated: 3, Available: 3},
+			Idle:      &Workload{Deployment: "payments-green", Color: "green", Revision: 5, Image: "ghcr.io/acme/payments:v3", Desired: 3, Ready: 3, Updated: 3, Available: 3},
+			Awaiting:  &Awaiting{Color: "green", Deployment: "payments-green", Image: "ghcr.io/acme/payments:v3", PreviousImage: "ghcr.io/acme/payments:v2", VerifiedAt: t0.Add(-25 * time.Minute), Actor: "octocat", RunURL: "https://github.com/acme/payments/actions/runs/44", DeploymentID: "89abcdef0123456789abcdef0123456789abcdef"},
+			Endpoints: Endpoints{Ready: []string{"payments-blue-1", "payments-blue-2", "payments-blue-3"}},
+		},
+		"awaiting-edited": {
+			Time: t0, Environment: "production", Namespace: "payments", Deployment: "payments", Service: "payments", Strategy: "blue-green",
+			Active:    Workload{Deployment: "payments-blue", Color: "blue", Revision: 2, Image: "ghcr.io/acme/payments:v2", Desired: 3, Ready: 3, Updated: 3, Available: 3},
+			Idle:      &Workload{Deployment: "payments-green", Color: "green", Revision: 6, Image: "ghcr.io/acme/payments:v3", Desired: 3, Ready: 3, Updated: 3, Available: 3},
+			Awaiting:  &Awaiting{Color: "green", Deployment: "payments-green", Image: "ghcr.io/acme/payments:v3", VerifiedAt: t0.Add(-2 * time.Hour), Edited: true},
+			Endpoints: Endpoints{Ready: []string{"payments-blue-1", "payments-blue-2", "payments-blue-3"}},
+		},
 		"unreachable": {
 			Time: t0, Environment: "production", Namespace: "payments", Deployment: "payments", Service: "payments", Strategy: "blue-green",
 			Active:   Workload{Deployment: "payments", Revision: 1, Image: "ghcr.io/acme/payments:v1", Desired: 2},

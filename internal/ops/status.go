@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -31,6 +32,9 @@ type Status struct {
 	Active Workload
 	// Idle is the other blue-green color, nil when there is none.
 	Idle *Workload
+	// Awaiting is the idle color's record when a deploy verified it and
+	// stopped before traffic (promotion manual), nil otherwise.
+	Awaiting *Awaiting
 	// Endpoints are the Service's endpoints.
 	Endpoints Endpoints
 	// Lock is the deploy lock's holder, nil when the lock is free.
@@ -41,6 +45,35 @@ type Status struct {
 	Health *HealthAnswer
 	// Problems are the parts that could not be read; the rest is shown.
 	Problems []string
+}
+
+// Awaiting is a verified color that waits for promote or reject.
+type Awaiting struct {
+	// Color and Deployment run it.
+	Color, Deployment string
+	// Image is the image verified; PreviousImage what served then.
+	Image, PreviousImage string
+	// VerifiedAt, Actor, RunURL and DeploymentID say which deploy
+	// verified it, when.
+	VerifiedAt                  time.Time
+	Actor, RunURL, DeploymentID string
+	// Edited is true when its pod template is no longer the one verified:
+	// promote refuses it.
+	Edited bool
+}
+
+// AwaitingOf reads the record of a color waiting for promotion from its
+// Deployment; nil when it has none. Pure.
+func AwaitingOf(d *appsv1.Deployment, color string) *Awaiting {
+	p, ok := strategy.PendingOf(d)
+	if !ok {
+		return nil
+	}
+	return &Awaiting{
+		Color: color, Deployment: d.Name, Image: p.Image, PreviousImage: p.PreviousImage,
+		VerifiedAt: p.VerifiedAt, Actor: p.Actor, RunURL: p.RunURL, DeploymentID: p.DeploymentID,
+		Edited: p.Template != strategy.TemplateFingerprint(d),
+	}
 }
 
 // Endpoints are a Service's endpoints from its EndpointSlices.
@@ -129,6 +162,7 @@ func GatherStatus(ctx context.Context, client kubernetes.Interface, o StatusOpti
 		if d, err := getDeployment(ctx, client, t.Namespace, strategy.ColorDeployment(t.Deployment, idle)); err == nil {
 			w := WorkloadOf(d, idle, t.Container)
 			s.Idle = &w
+			s.Awaiting = AwaitingOf(d, idle)
 		}
 	}
 	if svc != nil {

@@ -66,9 +66,9 @@ func TemplateFingerprint(d *appsv1.Deployment) string {
 	return "sha256:" + hex.EncodeToString(sum[:16])
 }
 
-// pendingOf reads a Deployment's Pending record; ok is false without one.
+// PendingOf reads a Deployment's Pending record; ok is false without one.
 // Pure.
-func pendingOf(d *appsv1.Deployment) (Pending, bool) {
+func PendingOf(d *appsv1.Deployment) (Pending, bool) {
 	raw := d.Annotations[AnnotationAwaitingPromotion]
 	if raw == "" {
 		return Pending{}, false
@@ -100,7 +100,7 @@ func FindPending(ctx context.Context, client kubernetes.Interface, namespace, ba
 		if err != nil {
 			return nil, nil, fmt.Errorf("read deployment %s/%s: %w", namespace, name, kube.ClassifyAPIError(err))
 		}
-		if p, ok := pendingOf(d); ok && (found == nil || p.VerifiedAt.After(found.VerifiedAt)) {
+		if p, ok := PendingOf(d); ok && (found == nil || p.VerifiedAt.After(found.VerifiedAt)) {
 			found, dep = &p, d
 		}
 	}
@@ -159,7 +159,7 @@ func (b *BlueGreen) supersede(ctx context.Context, t Target, d *Deployed) error 
 	if err != nil {
 		return fmt.Errorf("read deployment %s/%s: %w", t.Namespace, d.Deployment, kube.ClassifyAPIError(err))
 	}
-	p, ok := pendingOf(dep)
+	p, ok := PendingOf(dep)
 	if !ok {
 		return nil
 	}

@@ -73,7 +73,7 @@ func TestPendingOf(t *testing.T) {
 			if tt.annotation != "" {
 				d.Annotations = map[string]string{AnnotationAwaitingPromotion: tt.annotation}
 			}
-			got, ok := pendingOf(d)
+			got, ok := PendingOf(d)
 			assert.Equal(t, tt.ok, ok)
 			assert.Equal(t, tt.want, got)
 		})
