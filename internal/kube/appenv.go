@@ -175,27 +175,44 @@ func (a AppEnv) Prune(ctx context.Context, keep []string) ([]string, error) {
 }
 
 // SecretsReferenced lists the Secrets a pod spec reads: envFrom, env
-// valueFrom and volumes, init containers included.
+// valueFrom, volumes and projected volumes, image pull secrets, init and
+// ephemeral containers included.
 func SecretsReferenced(spec *corev1.PodSpec) []string {
 	var out []string
-	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
-		for _, c := range cs {
-			for _, from := range c.EnvFrom {
-				if from.SecretRef != nil {
-					out = append(out, from.SecretRef.Name)
-				}
-			}
-			for _, e := range c.Env {
-				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-					out = append(out, e.ValueFrom.SecretKeyRef.Name)
-				}
+	fromEnv := func(envFrom []corev1.EnvFromSource, env []corev1.EnvVar) {
+		for _, from := range envFrom {
+			if from.SecretRef != nil {
+				out = append(out, from.SecretRef.Name)
 			}
 		}
+		for _, e := range env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				out = append(out, e.ValueFrom.SecretKeyRef.Name)
+			}
+		}
+	}
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for _, c := range cs {
+			fromEnv(c.EnvFrom, c.Env)
+		}
+	}
+	for _, c := range spec.EphemeralContainers {
+		fromEnv(c.EnvFrom, c.Env)
 	}
 	for _, v := range spec.Volumes {
 		if v.Secret != nil {
 			out = append(out, v.Secret.SecretName)
 		}
+		if v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				if src.Secret != nil {
+					out = append(out, src.Secret.Name)
+				}
+			}
+		}
+	}
+	for _, ref := range spec.ImagePullSecrets {
+		out = append(out, ref.Name)
 	}
 	return out
 }

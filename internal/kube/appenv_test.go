@@ -152,3 +152,37 @@ spec:
 	_, err = AttachEnvSecret(objs, nil, "missing", "missing-env-x")
 	assert.ErrorContains(t, err, "no container of the manifests takes it")
 }
+
+func TestSecretsReferenced(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		spec corev1.PodSpec
+		want []string
+	}{
+		{"none", corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}, nil},
+		{"envFrom and valueFrom, init containers too", corev1.PodSpec{
+			InitContainers: []corev1.Container{{Name: "migrate", EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}}}}},
+			Containers: []corev1.Container{{Name: "app", Env: []corev1.EnvVar{{Name: "KEY", ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "payments"}, Key: "key"}}}}}},
+		}, []string{"db", "payments"}},
+		{"a volume and a projected volume", corev1.PodSpec{Volumes: []corev1.Volume{
+			{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "tls"}}},
+			{Name: "all", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}},
+				{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "app-env-payments-1a2b"}}},
+			}}}},
+		}}, []string{"tls", "app-env-payments-1a2b"}},
+		{"image pull secrets and ephemeral containers", corev1.PodSpec{
+			ImagePullSecrets: []corev1.LocalObjectReference{{Name: "registry"}},
+			EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug",
+				EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "debug"}}}}}}},
+		}, []string{"debug", "registry"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tt.want, SecretsReferenced(&tt.spec))
+		})
+	}
+}
