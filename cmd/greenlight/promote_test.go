@@ -373,7 +373,7 @@ func TestPodinfoPromoteAcrossTwoRunsWithARestart(t *testing.T) {
 	assert.Equal(t, "green", e.selectedColor(t, "podinfo"))
 	code, out, _ = e.opsCLI(t, statusArgs...)
 	require.Equal(t, 0, code)
-	assert.NotContains(t, out, "awaiting", "nothing waits once promoted")
+	assert.NotRegexp(t, `(?m)^awaiting `, out, "nothing waits once promoted")
 }
 
 // TestRollbackRefusesAColorAwaitingPromotion: blue served before green, so
