@@ -128,7 +128,8 @@ func TestPodinfoProductionBlueGreenBySHAThroughTheAPIServer(t *testing.T) {
 // 6.9.2 deployed again as it is rolls nothing out; deployed again with
 // another flag in its pod template, it is a new version that goes through
 // blue-green like a new image, and since both colors answer 6.9.2 the
-// cluster, not the answers, proves the switch.
+// cluster, not the answers, proves the switch, and the switch back of a
+// rollback by hand.
 func TestPodinfoSameImageNewTemplateIsANewVersion(t *testing.T) {
 	t.Parallel()
 	apps := publicApps(t)
@@ -158,6 +159,13 @@ func TestPodinfoSameImageNewTemplateIsANewVersion(t *testing.T) {
 	green, err := e.client.AppsV1().Deployments(e.ns).Get(context.Background(), "podinfo-green", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Contains(t, green.Spec.Template.Spec.Containers[0].Command, "--level=debug")
+
+	// Rolled back by hand, 6.9.2 to 6.9.2: blue answers at /version as
+	// green did, so the cluster proves the switch back.
+	code, out, errOut := e.opsCLI(t, "rollback", "--environment=production", "--namespace="+e.ns, "--deployment=podinfo", "--container=podinfod",
+		"--health-paths=/healthz,/version", "--url="+in["url"], "--timeout=30", "--config=/dev/null", "--reason=debug logs too loud")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, "blue", e.selectedColor(t, "podinfo"))
 }
 
 func TestPodinfoRollbackToDigestOnlyImageIsVerified(t *testing.T) {

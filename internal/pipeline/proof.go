@@ -69,6 +69,19 @@ func PlanProof(check config.VersionCheck, expected, newTag string, before Before
 	return ProofPlan{Proof: health.ProofVersion, Want: want, Reason: fmt.Sprintf("the version serving before the deploy reported its own tag %s", before.Tag)}
 }
 
+// VersionAnswer is the version the first answer without the token
+// reported, and the health path that answered: the traffic proof asks
+// that path again, and its probes carry no token, so the detailed
+// endpoint never counts. Both "" when none reported one. Pure.
+func VersionAnswer(res health.Result, paths health.Paths) (version, path string) {
+	for _, e := range res.Endpoints {
+		if e.Version != "" && e.Endpoint != health.EndpointDetailed {
+			return e.Version, paths.For(e.Endpoint)
+		}
+	}
+	return "", ""
+}
+
 // TellsApart keeps a version proof only when the version traffic moves
 // away from answers otherwise: a version both sides report (the same
 // image with another pod template, say) cannot show which side answered,

@@ -39,6 +39,29 @@ func TestPlanProof(t *testing.T) {
 	}
 }
 
+func TestVersionAnswer(t *testing.T) {
+	t.Parallel()
+	paths := health.Paths{Basic: "/healthz", Ready: "/version", Detailed: "/health/detailed"}
+	tests := []struct {
+		name          string
+		endpoints     []health.EndpointResult
+		version, path string
+	}{
+		{"nothing reported", []health.EndpointResult{{Endpoint: health.EndpointBasic, Path: "/healthz"}}, "", ""},
+		{"the first health path", []health.EndpointResult{{Endpoint: health.EndpointBasic, Version: "v2"}, {Endpoint: health.EndpointReady, Version: "v3"}}, "v2", "/healthz"},
+		{"podinfo's /version as the second path", []health.EndpointResult{{Endpoint: health.EndpointBasic}, {Endpoint: health.EndpointReady, Version: "6.9.2"}}, "6.9.2", "/version"},
+		{"only the detailed endpoint, which needs the token", []health.EndpointResult{{Endpoint: health.EndpointBasic}, {Endpoint: health.EndpointDetailed, Version: "v2"}}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			version, path := VersionAnswer(health.Result{Endpoints: tt.endpoints}, paths)
+			assert.Equal(t, tt.version, version)
+			assert.Equal(t, tt.path, path)
+		})
+	}
+}
+
 func TestTellsApart(t *testing.T) {
 	t.Parallel()
 	byVersion := ProofPlan{Proof: health.ProofVersion, Want: "v2", Reason: "the version serving before the deploy reported its own tag v1"}

@@ -464,7 +464,17 @@ func (m *manual) verify(ctx context.Context) {
 		m.notServing(res.Reason)
 		return
 	}
-	plan := PlanProof(m.r.cfg.VersionCheck, "", version, Before{Served: true, Tag: version, Reported: res.Version})
+	// The restored version is the one serving now: what it reported, and
+	// where, is what the proof asks again. A version it shares with the
+	// version rolled back from cannot show which of the two answered.
+	restored := Before{Served: true, Tag: version}
+	restored.Reported, restored.Path = VersionAnswer(res, m.r.paths())
+	m.r.before.Path = restored.Path
+	from := ""
+	if !strings.Contains(m.o.From, ",") {
+		from = VersionOf(m.o.From)
+	}
+	plan := TellsApart(PlanProof(m.r.cfg.VersionCheck, "", version, restored), from, "the version rolled back from")
 	deployment := m.r.cfg.Deployment
 	if m.o.Result.ActiveColor != "" {
 		deployment = strategy.ColorDeployment(m.r.cfg.Deployment, m.o.Result.ActiveColor)

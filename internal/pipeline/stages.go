@@ -145,14 +145,7 @@ func (r *run) preDeploymentCheck(ctx context.Context) error {
 	res := health.Check(ctx, target, r.checkOptions(health.ModePreDeployment))
 	r.emit(event.Event{Kind: event.HealthChecked, Stage: event.Validate, Health: &res})
 	r.before.Served = true
-	// The version an answer without the token reported, and where: the
-	// traffic proof asks that path again, without the token.
-	for _, e := range res.Endpoints {
-		if e.Version != "" && e.Endpoint != health.EndpointDetailed {
-			r.before.Reported, r.before.Path = e.Version, r.paths().For(e.Endpoint)
-			break
-		}
-	}
+	r.before.Reported, r.before.Path = VersionAnswer(res, r.paths())
 	if m := r.cfg.VersionCheck.Mode; m == config.VersionCheckJSON || m == config.VersionCheckHeader {
 		r.before.Reported = health.ServedVersionNow(ctx, target, r.versionSource(), r.checkOptions(health.ModePreDeployment))
 	}
