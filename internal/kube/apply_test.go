@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
@@ -49,6 +50,15 @@ func TestWouldChange(t *testing.T) {
 	_, err = a.Apply(ctx, objs, ns, false)
 	require.NoError(t, err)
 	configMap, deployment := objs[0], objs[1]
+	var before struct {
+		configMap  string
+		generation int64
+	}
+	cm, err := c.Client().CoreV1().ConfigMaps(ns).Get(ctx, "settings", metav1.GetOptions{})
+	require.NoError(t, err)
+	dep, err := c.Client().AppsV1().Deployments(ns).Get(ctx, "api", metav1.GetOptions{})
+	require.NoError(t, err)
+	before.configMap, before.generation = cm.ResourceVersion, dep.Generation
 
 	edited := func(obj *unstructured.Unstructured, path string, value any) *unstructured.Unstructured {
 		out := obj.DeepCopy()
@@ -82,9 +92,13 @@ func TestWouldChange(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
-	results, err := a.Apply(ctx, objs, ns, false)
+	// The dry runs changed nothing: the ConfigMap, which no controller
+	// writes, kept its resource version; the Deployment, whose status its
+	// controller keeps writing, kept its spec's generation.
+	cm, err = c.Client().CoreV1().ConfigMaps(ns).Get(ctx, "settings", metav1.GetOptions{})
 	require.NoError(t, err)
-	for _, r := range results {
-		assert.Equal(t, "unchanged", r.Action, "the dry runs changed nothing: %s", r.Object)
-	}
+	assert.Equal(t, before.configMap, cm.ResourceVersion)
+	dep, err = c.Client().AppsV1().Deployments(ns).Get(ctx, "api", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, before.generation, dep.Generation)
 }
