@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -75,19 +76,22 @@ func (a *Applier) applyOne(ctx context.Context, obj *unstructured.Unstructured, 
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	before := ""
-	if existing, err := target.resource.Get(ctx, target.obj.GetName(), metav1.GetOptions{}); err == nil {
-		before = existing.GetResourceVersion()
+	existing, err := target.resource.Get(ctx, target.obj.GetName(), metav1.GetOptions{})
+	if err != nil {
+		existing = nil
 	}
 	out, err := target.patch(ctx, dryRun)
 	if err != nil {
 		return ApplyResult{}, err
 	}
+	// Compared by content, not by resource version: a controller writing
+	// status between the read and the apply bumps the version of an
+	// object the apply left alone, and a dry run bumps none.
 	action := "configured"
 	switch {
-	case before == "":
+	case existing == nil:
 		action = "created"
-	case out.GetResourceVersion() == before:
+	case equality.Semantic.DeepEqual(comparedPart(existing, nil), comparedPart(out, nil)):
 		action = "unchanged"
 	}
 	return ApplyResult{Object: target.what, Namespace: target.namespace, Action: action}, nil
@@ -97,7 +101,8 @@ func (a *Applier) applyOne(ctx context.Context, obj *unstructured.Unstructured, 
 // none) would change the live object, as `kubectl diff --server-side`
 // does: a server-side dry run compared with the live object, leaving out
 // what the server keeps for itself (resource version, generation, managed
-// fields, creation time, uid) and the status. With fields, only that one
+// fields, creation time, uid), the status and the annotations the
+// Deployment controller writes. With fields, only that one
 // nested field is compared (for example "spec", "template"). An object
 // that does not exist would change.
 func (a *Applier) WouldChange(ctx context.Context, obj *unstructured.Unstructured, namespace string, fields ...string) (bool, error) {
@@ -124,6 +129,10 @@ func (a *Applier) WouldChange(ctx context.Context, obj *unstructured.Unstructure
 	return !equality.Semantic.DeepEqual(comparedPart(live, fields), comparedPart(applied, fields)), nil
 }
 
+// controllerAnnotationPrefix starts the annotations the Deployment
+// controller keeps on its objects ("deployment.kubernetes.io/revision").
+const controllerAnnotationPrefix = "deployment.kubernetes.io/"
+
 // comparedPart is what WouldChange compares of obj: the nested field named
 // by fields, or the whole object without what the server keeps for itself.
 func comparedPart(obj *unstructured.Unstructured, fields []string) any {
@@ -136,6 +145,19 @@ func comparedPart(obj *unstructured.Unstructured, fields []string) any {
 		unstructured.RemoveNestedField(c.Object, "metadata", f)
 	}
 	delete(c.Object, "status")
+	// The Deployment controller writes its revision into the annotations
+	// on its own, right after a rollout starts.
+	if a := c.GetAnnotations(); len(a) > 0 {
+		for k := range a {
+			if strings.HasPrefix(k, controllerAnnotationPrefix) {
+				delete(a, k)
+			}
+		}
+		if len(a) == 0 {
+			a = nil
+		}
+		c.SetAnnotations(a)
+	}
 	return c.Object
 }
 

@@ -2,10 +2,12 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -101,4 +103,67 @@ func TestWouldChange(t *testing.T) {
 	dep, err = c.Client().AppsV1().Deployments(ns).Get(ctx, "api", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, before.generation, dep.Generation)
+}
+
+// TestApplyReportsWhatChanged applies manifests to the real API server:
+// created, then unchanged even while the Deployment's status is written
+// between the read and the apply (as its controller does), configured
+// when a value changed, and a dry run reports the change it would make
+// without making it.
+func TestApplyReportsWhatChanged(t *testing.T) {
+	t.Parallel()
+	c := cluster.Get(t)
+	ns := c.NewNamespace(t)
+	a, err := NewApplier(c.Config())
+	require.NoError(t, err)
+	ctx := context.Background()
+	objs, err := DecodeManifests("live.yaml", []byte(wouldChangeLive))
+	require.NoError(t, err)
+	actions := func(dryRun bool, objs ...*unstructured.Unstructured) []string {
+		t.Helper()
+		results, err := a.Apply(ctx, objs, ns, dryRun)
+		require.NoError(t, err)
+		var out []string
+		for _, r := range results {
+			out = append(out, r.Object+" "+r.Action)
+		}
+		return out
+	}
+	assert.Equal(t, []string{"ConfigMap/settings created", "Deployment/api created"}, actions(false, objs...))
+
+	// Status written all the while: each write bumps the resource version.
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		writes := 0
+		for {
+			select {
+			case <-stop:
+				done <- writes
+				return
+			default:
+			}
+			d, err := c.Client().AppsV1().Deployments(ns).Get(ctx, "api", metav1.GetOptions{})
+			if err != nil {
+				continue
+			}
+			d.Status.Conditions = append(d.Status.Conditions[:0:0], appsv1.DeploymentCondition{Type: "Written", Status: "True", Reason: fmt.Sprint(writes)})
+			if _, err := c.Client().AppsV1().Deployments(ns).UpdateStatus(ctx, d, metav1.UpdateOptions{}); err == nil {
+				writes++
+			}
+		}
+	}()
+	for range 20 {
+		assert.Equal(t, []string{"ConfigMap/settings unchanged", "Deployment/api unchanged"}, actions(false, objs...))
+	}
+	close(stop)
+	t.Logf("status writes during 20 applies: %d", <-done)
+
+	changed := objs[0].DeepCopy()
+	require.NoError(t, unstructured.SetNestedField(changed.Object, "30", "data", "pool"))
+	assert.Equal(t, []string{"ConfigMap/settings configured"}, actions(true, changed), "a dry run says what it would change")
+	cm, err := c.Client().CoreV1().ConfigMaps(ns).Get(ctx, "settings", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "20", cm.Data["pool"], "and changes nothing")
+	assert.Equal(t, []string{"ConfigMap/settings configured"}, actions(false, changed))
 }
